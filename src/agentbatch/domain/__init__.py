@@ -1,0 +1,1 @@
+"""Pure data: messages, model requests/responses, tool rules, statuses. No I/O."""

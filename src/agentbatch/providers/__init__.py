@@ -1,0 +1,1 @@
+"""Model providers: one small batch interface, adapters, the scripted model, emulators."""
