@@ -1,0 +1,1 @@
+"""Test helpers shipped in the package: protocol-faithful provider emulators."""
