@@ -46,14 +46,13 @@ def validate_script(script: Any) -> list[dict[str, Any]]:
         if not ({"tool", "tool_calls", "text"} & set(step)):
             raise ValueError(f"script step {i} needs 'tool', 'tool_calls' or 'text'")
         fail = step.get("fail")
-        if fail is not None and fail != "always":
-            if not isinstance(fail, list) or not all(
-                f in ("errored", "expired", "canceled") for f in fail
-            ):
-                raise ValueError(
-                    f"script step {i}: 'fail' must be 'always' or a list of "
-                    "errored/expired/canceled"
-                )
+        bad_fail = fail is not None and fail != "always" and not (
+            isinstance(fail, list) and all(f in ("errored", "expired", "canceled") for f in fail)
+        )
+        if bad_fail:
+            raise ValueError(
+                f"script step {i}: 'fail' must be 'always' or a list of errored/expired/canceled"
+            )
     return [dict(s) for s in script]
 
 

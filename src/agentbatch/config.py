@@ -1,0 +1,65 @@
+"""Configuration from ``AGENTBATCH_*`` environment variables, with sensible defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def home_dir() -> Path:
+    """Where the embedded default keeps its files (``AGENTBATCH_HOME``, else ~/.agentbatch)."""
+    return Path(os.environ.get("AGENTBATCH_HOME") or Path.home() / ".agentbatch")
+
+
+def default_database_url() -> str:
+    url = os.environ.get("AGENTBATCH_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite+aiosqlite:///{home_dir() / 'agentbatch.db'}"
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How the worker paces itself. Every field has an ``AGENTBATCH_`` variable."""
+
+    poll_interval_s: float = 30.0  # first poll delay of a provider batch
+    poll_max_interval_s: float = 300.0  # backoff cap between polls
+    send_delay_s: float = 2.0  # how long queued requests may wait to fill a batch
+    max_batch_requests: int = 10_000  # our cap per provider batch (below provider limits)
+    chunk_size: int = 1_000  # runs/items per transaction in hot paths
+    max_attempts: int = 3  # per step, for errored/expired/canceled items
+    retry_backoff_s: float = 5.0  # base delay before retrying a failed item
+    lease_s: float = 120.0  # how long a claim lasts without renewal
+    idle_sleep_s: float = 0.5  # worker sleep when there is nothing to do
+    provider_retries: int = 5  # retries of one provider call (network, 5xx, 429)
+    provider_backoff_s: float = 1.0
+    tool_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
+
+    @classmethod
+    def from_env(cls) -> RuntimeSettings:
+        d = cls()
+        return cls(
+            poll_interval_s=_env_float("AGENTBATCH_POLL_INTERVAL", d.poll_interval_s),
+            poll_max_interval_s=_env_float("AGENTBATCH_POLL_MAX_INTERVAL", d.poll_max_interval_s),
+            send_delay_s=_env_float("AGENTBATCH_SEND_DELAY", d.send_delay_s),
+            max_batch_requests=_env_int("AGENTBATCH_MAX_BATCH_REQUESTS", d.max_batch_requests),
+            chunk_size=_env_int("AGENTBATCH_CHUNK_SIZE", d.chunk_size),
+            max_attempts=_env_int("AGENTBATCH_MAX_ATTEMPTS", d.max_attempts),
+            retry_backoff_s=_env_float("AGENTBATCH_RETRY_BACKOFF", d.retry_backoff_s),
+            lease_s=_env_float("AGENTBATCH_LEASE", d.lease_s),
+            idle_sleep_s=_env_float("AGENTBATCH_IDLE_SLEEP", d.idle_sleep_s),
+            provider_retries=_env_int("AGENTBATCH_PROVIDER_RETRIES", d.provider_retries),
+            provider_backoff_s=_env_float("AGENTBATCH_PROVIDER_BACKOFF", d.provider_backoff_s),
+            tool_concurrency=_env_int("AGENTBATCH_TOOL_CONCURRENCY", d.tool_concurrency),
+        )

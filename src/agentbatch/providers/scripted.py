@@ -1,0 +1,143 @@
+"""The ``scripted/`` provider: the scripted model behind true batch semantics.
+
+Submit answers every request at once and spools the results to a JSONL file (so that any
+worker process on this machine can poll and read the batch); polls report ``in_progress``
+for ``polls`` rounds (the largest ``polls`` option among the batch's requests, else the
+provider's default) before the batch ends. A request's script comes from its options
+(``script``: the agent's model settings win over the job's options); without one the model
+answers with ``send_message`` echoing the latest input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentbatch.config import home_dir
+from agentbatch.domain.model_io import ItemResult, ModelRequest, ModelResponse, Outcome
+from agentbatch.errors import UnknownBatch
+from agentbatch.providers.base import BatchLimits, PollResult
+from agentbatch.providers.scripted_model import answer, validate_script
+
+DEFAULT_SCRIPT: list[dict[str, Any]] = [
+    {"tool": "send_message", "args": {"message": "You said: {input}"}, "heartbeat": False}
+]
+
+
+def latest_input(request: ModelRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role == "user" and message.kind == "input":
+            return message.content or ""
+    return ""
+
+
+class ScriptedProvider:
+    name = "scripted"
+    limits = BatchLimits(max_requests=1_000_000, max_bytes=1 << 40)
+
+    def __init__(self, spool_dir: Path | None = None, default_polls: int = 0) -> None:
+        self.spool = spool_dir or home_dir() / "scripted"
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self.default_polls = default_polls
+
+    def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
+        script = request.options.get("script", DEFAULT_SCRIPT)
+        prompt_chars = len(request.system) + sum(len(m.content or "") for m in request.messages)
+        return {
+            "custom_id": custom_id,
+            "script": script,
+            "step": request.step,
+            "attempt": request.attempt,
+            "agent_id": request.agent_id,
+            "input": latest_input(request),
+            "prompt_chars": prompt_chars,
+            "polls": request.options.get("polls"),
+            "model": request.model,
+        }
+
+    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+        handle = f"scripted-{os.urandom(12).hex()}"
+        polls = max((e["polls"] for e in entries if e.get("polls") is not None), default=None)
+        state = {"polls_left": self.default_polls if polls is None else int(polls), "canceled": False}
+        path = self.spool / f"{handle}.jsonl"
+        with path.open("w", encoding="utf-8") as out:
+            for entry in entries:
+                out.write(json.dumps(self._answer(entry)) + "\n")
+        self._write_state(handle, state)
+        return handle
+
+    def _answer(self, entry: dict[str, Any]) -> dict[str, Any]:
+        try:
+            script = validate_script(entry["script"])
+        except ValueError as exc:
+            return {"custom_id": entry["custom_id"], "outcome": "errored", "error": str(exc)}
+        result = answer(
+            script,
+            step=entry["step"],
+            attempt=entry["attempt"],
+            call_id_prefix=f"call_{entry['custom_id'][-12:]}_{entry['step']}",
+            agent_id=entry["agent_id"],
+            latest_input=entry["input"],
+            prompt_chars=entry["prompt_chars"],
+            model=entry["model"],
+        )
+        line: dict[str, Any] = {"custom_id": entry["custom_id"], "outcome": result.outcome.value}
+        if result.response is not None:
+            line["response"] = result.response.to_dict()
+        if result.error:
+            line["error"] = result.error
+        return line
+
+    def _state_path(self, handle: str) -> Path:
+        return self.spool / f"{handle}.state.json"
+
+    def _read_state(self, handle: str) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self._state_path(handle).read_text()))
+        except FileNotFoundError:
+            raise UnknownBatch(f"scripted batch {handle!r} not found") from None
+
+    def _write_state(self, handle: str, state: dict[str, Any]) -> None:
+        tmp = self._state_path(handle).with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self._state_path(handle))
+
+    async def poll(self, handle: str) -> PollResult:
+        state = self._read_state(handle)
+        if state["canceled"] or state["polls_left"] <= 0:
+            return PollResult(ended=True, status="ended")
+        state["polls_left"] -= 1
+        self._write_state(handle, state)
+        return PollResult(ended=False, status="in_progress")
+
+    async def results(self, handle: str) -> AsyncIterator[ItemResult]:
+        state = self._read_state(handle)
+        with (self.spool / f"{handle}.jsonl").open(encoding="utf-8") as lines:
+            for raw in lines:
+                line = json.loads(raw)
+                if state["canceled"]:
+                    yield ItemResult(line["custom_id"], Outcome.CANCELED, error="batch canceled")
+                    continue
+                response = line.get("response")
+                yield ItemResult(
+                    custom_id=line["custom_id"],
+                    outcome=Outcome(line["outcome"]),
+                    response=ModelResponse.from_dict(response) if response else None,
+                    error=line.get("error"),
+                )
+
+    async def cancel(self, handle: str) -> None:
+        state = self._read_state(handle)
+        if state["polls_left"] > 0:
+            state["canceled"] = True
+            self._write_state(handle, state)
+
+    async def cleanup(self, handle: str) -> None:
+        for path in (self.spool / f"{handle}.jsonl", self._state_path(handle)):
+            path.unlink(missing_ok=True)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,303 @@
+"""Apply item results: one transaction per chunk stores each outcome and its effects.
+
+For a succeeded item: the assistant message, tool results, memory edits, the heartbeat and
+the run's new state. For an errored / expired / canceled item: a retry (the run goes back to
+the queue after a backoff) or, past ``max_attempts``, the run's failure. An item that was
+already applied, or is no longer its run's current item, changes nothing: exactly once.
+
+Tools whose results come from outside the transaction (custom tools, conversation_search)
+are produced first, against a snapshot, and handed in by tool-call; memory tools run inside
+the transaction against the latest (locked) block values, in item-id order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from agentbatch.domain.agents import AgentSpec
+from agentbatch.domain.messages import ToolCall
+from agentbatch.domain.model_io import ItemResult, Outcome
+from agentbatch.domain.statuses import RunStatus
+from agentbatch.runtime.catalog import catalog_for
+from agentbatch.runtime.context import RuntimeContext
+from agentbatch.runtime.retry import backoff_delay
+from agentbatch.runtime.rows import message_row
+from agentbatch.step.prepare import ToolCatalog
+from agentbatch.step.resolve import ResultPending, StepOutcome, resolve_step
+from agentbatch.step.solver import RuleSet, SolverState
+from agentbatch.step.workspace import MemoryWorkspace
+from agentbatch.store import runtime_repo as rr
+from agentbatch.tools.builtins import (
+    ASYNC_BUILTINS,
+    BUILTIN_SPECS,
+    MEMORY_TOOLS,
+    ToolResult,
+    run_memory_tool,
+    send_message_result,
+)
+
+log = logging.getLogger(__name__)
+
+AsyncKey = tuple[str, ToolCall]
+
+
+@dataclass
+class ApplyStats:
+    applied: int = 0
+    continued: int = 0
+    completed: int = 0
+    retried: int = 0
+    failed: int = 0
+    ignored: int = 0
+
+    def add(self, other: ApplyStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class PassRunner:
+    """Executes checked tool calls for one item within a pass."""
+
+    def __init__(self, item_id: str, ws: MemoryWorkspace, async_results: dict[AsyncKey, ToolResult],
+                 done: dict[AsyncKey, ToolResult]) -> None:
+        self.item_id = item_id
+        self.ws = ws
+        self.async_results = async_results
+        self.done = done
+
+    def run(self, agent: AgentSpec, call: ToolCall, args: dict[str, Any]) -> ToolResult | None:
+        key = (self.item_id, call)
+        if key in self.done:
+            return self.done[key]
+        if call.name in MEMORY_TOOLS:
+            result = run_memory_tool(call.name, args, agent.id, self.ws)
+        elif call.name == "send_message":
+            result = send_message_result(args)
+        else:
+            found = self.async_results.get(key)
+            if found is None:
+                return None
+            result = found
+        self.done[key] = result
+        return result
+
+
+@dataclass
+class _Loaded:
+    agents: dict[str, tuple[AgentSpec, str]]
+    ws: MemoryWorkspace
+    customs: dict[str, dict[str, Any]]
+    catalogs: dict[str, ToolCatalog]
+
+    def catalog(self, org_id: str) -> ToolCatalog:
+        cat = self.catalogs.get(org_id)
+        if cat is None:
+            cat = self.catalogs[org_id] = catalog_for(org_id, self.customs)
+        return cat
+
+
+async def _load(conn: Any, agent_ids: Sequence[str], lock_blocks: bool) -> _Loaded:
+    agents = await rr.load_agents(conn, agent_ids)
+    block_map, agent_blocks = await rr.load_blocks(conn, agent_ids, lock=lock_blocks)
+    customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
+    return _Loaded(agents, MemoryWorkspace(block_map.values(), agent_blocks), customs, {})
+
+
+def _needs_async(result: ItemResult) -> bool:
+    if result.response is None:
+        return False
+    return any(c.name not in BUILTIN_SPECS or c.name in ASYNC_BUILTINS for c in result.response.tool_calls)
+
+
+async def apply_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> ApplyStats:
+    by_id = {r.custom_id: r for r in results}
+    if not by_id:
+        return ApplyStats()
+    async_results: dict[AsyncKey, ToolResult] = {}
+    if any(_needs_async(r) for r in by_id.values()):
+        await _prefill_async(ctx, by_id, async_results)
+
+    async def txn(conn: Any) -> ApplyStats:
+        return await _apply_in_txn(ctx, conn, by_id, async_results)
+
+    return await ctx.db.transact(txn)
+
+
+async def _prefill_async(ctx: RuntimeContext, by_id: dict[str, ItemResult],
+                         async_results: dict[AsyncKey, ToolResult]) -> None:
+    """Resolve against a snapshot to learn which out-of-transaction calls run, then run them
+    (concurrently) until every step resolves. Their results are reused inside the txn."""
+    async with ctx.db.read() as conn:
+        items = await rr.lock_items(conn, list(by_id), lock=False)
+        runs = await rr.lock_runs(conn, [i.run_id for i in items.values()], lock=False)
+        jobs = await rr.job_settings(conn, {i.job_id for i in items.values()})
+        loaded = await _load(conn, [r.agent_id for r in runs.values()], lock_blocks=False)
+    for _round in range(20):
+        pending: list[tuple[AsyncKey, AgentSpec, Any, dict[str, Any]]] = []
+        done: dict[AsyncKey, ToolResult] = {}
+        for item_id in sorted(items):
+            item, result = items[item_id], by_id[item_id]
+            run = runs.get(item.run_id)
+            if run is None or result.response is None or not _is_current(item, run):
+                continue
+            agent, org_id = loaded.agents[run.agent_id]
+            try:
+                _resolve(item_id, run, agent, loaded.catalog(org_id), loaded.ws, result,
+                         jobs[item.job_id].max_steps, async_results, done)
+            except ResultPending as p:
+                pending.append(((item_id, p.call), agent, loaded.customs.get(org_id, {}).get(p.call.name), p.args))
+        if not pending:
+            return
+        import asyncio
+
+        outs = await asyncio.gather(*(_run_async(ctx, loaded.ws, a, tool, key[1], args)
+                                      for key, a, tool, args in pending))
+        for (key, *_rest), out in zip(pending, outs, strict=True):
+            async_results[key] = out
+
+
+async def _run_async(ctx: RuntimeContext, ws: MemoryWorkspace, agent: AgentSpec, tool: Any,
+                     call: ToolCall, args: dict[str, Any]) -> ToolResult:
+    try:
+        if call.name == "conversation_search":
+            return await ctx.tools.conversation_search(ctx.db, agent.id, args)
+        if tool is None:
+            return ToolResult(False, f"tool {call.name!r} no longer exists")
+        return await ctx.tools.run_custom(tool, agent.id, args, ws.memory_dict(agent.id))
+    except Exception as exc:  # a tool failure must never break the pass
+        log.exception("tool %s failed to run", call.name)
+        return ToolResult(False, f"{type(exc).__name__}: {exc}")
+
+
+def _is_current(item: Any, run: Any) -> bool:
+    return bool(run.current_item_id == item.id and run.status == RunStatus.WAITING_MODEL.value)
+
+
+def _resolve(item_id: str, run: Any, agent: AgentSpec, catalog: ToolCatalog, ws: MemoryWorkspace,
+             result: ItemResult, max_steps: int, async_results: dict[AsyncKey, ToolResult],
+             done: dict[AsyncKey, ToolResult]) -> StepOutcome:
+    assert result.response is not None
+    return resolve_step(
+        agent, RuleSet(agent.rules), SolverState.from_dict(run.solver_state), result.response,
+        catalog=catalog, runner=PassRunner(item_id, ws, async_results, done),
+        steps_done=run.step + 1, max_steps=max_steps,
+    )
+
+
+async def _apply_in_txn(ctx: RuntimeContext, conn: Any, by_id: dict[str, ItemResult],
+                        async_results: dict[AsyncKey, ToolResult]) -> ApplyStats:
+    lock = not ctx.db.is_sqlite
+    now = ctx.clock()
+    stats = ApplyStats()
+    items = await rr.lock_items(conn, list(by_id), lock=lock)
+    runs = await rr.lock_runs(conn, [i.run_id for i in items.values()], lock=lock)
+    jobs = await rr.job_settings(conn, {i.job_id for i in items.values()})
+    settle: list[dict[str, Any]] = []
+    run_updates: list[dict[str, Any]] = []
+    msg_rows: list[dict[str, Any]] = []
+    finished_autoclear: list[str] = []
+    succeeded: list[str] = []
+    for item_id in sorted(items):
+        item, result = items[item_id], by_id[item_id]
+        run = runs.get(item.run_id)
+        response = result.response.to_dict() if result.response is not None else None
+        settle.append({"b_id": item_id, "outcome": result.outcome.value, "result": response,
+                       "error": result.error, "applied_at": now})
+        if run is None or not _is_current(item, run):
+            stats.ignored += 1
+            continue
+        stats.applied += 1
+        if result.outcome is Outcome.SUCCEEDED and result.response is not None:
+            succeeded.append(item_id)
+            continue
+        job = jobs[item.job_id]
+        error = f"{result.outcome.value}: {result.error or 'no detail from the provider'}"
+        if run.attempt >= job.max_attempts:
+            stats.failed += 1
+            run_updates.append(_failed_run(run.id, f"{error} (after {run.attempt} attempt(s))", now))
+        else:
+            stats.retried += 1
+            delay = backoff_delay(run.attempt - 1, ctx.settings.retry_backoff_s, ctx.rng)
+            run_updates.append({
+                "b_id": run.id, "status": RunStatus.QUEUED.value, "attempt": run.attempt + 1,
+                "not_before": now + timedelta(seconds=delay), "last_error": error, "updated_at": now,
+                "lease_owner": None, "lease_expires": None,
+            })
+    if succeeded:
+        loaded = await _load(conn, [runs[items[i].run_id].agent_id for i in succeeded], lock_blocks=lock)
+        for item_id in succeeded:
+            item = items[item_id]
+            run = runs[item.run_id]
+            agent, org_id = loaded.agents[run.agent_id]
+            result = by_id[item_id]
+            done: dict[AsyncKey, ToolResult] = {}
+            outcome = None
+            for _round in range(20):
+                try:
+                    outcome = _resolve(item_id, run, agent, loaded.catalog(org_id), loaded.ws, result,
+                                       jobs[item.job_id].max_steps, async_results, done)
+                    break
+                except ResultPending as p:  # state moved since the snapshot: run it now
+                    tool = loaded.customs.get(org_id, {}).get(p.call.name)
+                    async_results[(item_id, p.call)] = await _run_async(ctx, loaded.ws, agent, tool, p.call, p.args)
+            if outcome is None:
+                run_updates.append(_failed_run(run.id, "tool calls could not be resolved", now))
+                stats.failed += 1
+                continue
+            _step_rows(outcome, run, org_id, result, now, msg_rows, run_updates)
+            if outcome.done:
+                stats.completed += 1
+                if agent.message_buffer_autoclear:
+                    finished_autoclear.append(run.id)
+            else:
+                stats.continued += 1
+        await rr.write_blocks(conn, loaded.ws.changed.values(), now)
+    await rr.insert_messages(conn, msg_rows)
+    if finished_autoclear:
+        await rr.clear_context(conn, finished_autoclear)
+    await rr.update_runs(conn, run_updates)
+    await rr.settle_items(conn, settle)
+    return stats
+
+
+def _failed_run(run_id: str, error: str, now: Any) -> dict[str, Any]:
+    return {"b_id": run_id, "status": RunStatus.FAILED.value, "last_error": error,
+            "stop_reason": "error", "finished_at": now, "updated_at": now,
+            "lease_owner": None, "lease_expires": None}
+
+
+def _step_rows(outcome: StepOutcome, run: Any, org_id: str, result: ItemResult, now: Any,
+               msg_rows: list[dict[str, Any]], run_updates: list[dict[str, Any]]) -> None:
+    assert result.response is not None
+    common = {"org_id": org_id, "agent_id": run.agent_id, "job_id": run.job_id, "run_id": run.id, "now": now}
+    msg_rows.append(message_row(outcome.assistant, step=run.step, **common))
+    for msg in outcome.tool_messages:
+        msg_rows.append(message_row(msg, step=run.step, **common))
+    if outcome.heartbeat is not None:
+        msg_rows.append(message_row(outcome.heartbeat, step=run.step + 1, **common))
+    usage = result.response.usage
+    update: dict[str, Any] = {
+        "b_id": run.id,
+        "step": run.step + 1,
+        "attempt": 1,
+        "solver_state": outcome.state.to_dict(),
+        "input_tokens": run.input_tokens + usage.input_tokens,
+        "output_tokens": run.output_tokens + usage.output_tokens,
+        "cache_read_tokens": run.cache_read_tokens + usage.cache_read_tokens,
+        "cache_write_tokens": run.cache_write_tokens + usage.cache_write_tokens,
+        "reply": outcome.reply if outcome.reply is not None else run.reply,
+        "last_error": None,
+        "updated_at": now,
+        "lease_owner": None,
+        "lease_expires": None,
+    }
+    if outcome.done:
+        update.update(status=RunStatus.COMPLETED.value, stop_reason=outcome.stop_reason,
+                      finished_at=now, not_before=run.not_before)
+    else:
+        update.update(status=RunStatus.QUEUED.value, stop_reason=None, finished_at=None, not_before=now)
+    run_updates.append(update)

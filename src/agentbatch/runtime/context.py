@@ -1,0 +1,42 @@
+"""What every runtime pass needs: store, providers, settings, clock, sleep, identity."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from agentbatch.config import RuntimeSettings
+from agentbatch.ids import Clock, utcnow
+from agentbatch.providers.registry import ProviderRegistry
+from agentbatch.runtime.tool_exec import ToolExecutor
+from agentbatch.store.db import Database
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+@dataclass
+class RuntimeContext:
+    db: Database
+    registry: ProviderRegistry
+    settings: RuntimeSettings = field(default_factory=RuntimeSettings.from_env)
+    clock: Clock = utcnow
+    sleep: Sleep = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    owner: str = field(default_factory=default_owner)
+    tools: ToolExecutor = field(default_factory=ToolExecutor)
+
+    def lease_until(self, now: datetime | None = None) -> datetime:
+        return (now or self.clock()) + timedelta(seconds=self.settings.lease_s)
+
+    @property
+    def skip_locked(self) -> bool:
+        return not self.db.is_sqlite

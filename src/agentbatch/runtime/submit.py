@@ -1,0 +1,223 @@
+"""Prepare and submit: queued runs become requests in provider batches.
+
+Queued runs accumulate until a group (job, model) fills a batch or its oldest run has
+waited ``send_delay_s``. A group is claimed with a lease, prepared in chunks (bulk reads,
+pure request assembly), split at the provider's request-count and payload-byte limits
+(measured on the encoded provider payload), then each batch is recorded (one transaction:
+batch, items, input messages, run states) before the provider call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from agentbatch.domain.agents import split_handle
+from agentbatch.domain.messages import Message
+from agentbatch.domain.statuses import BatchStatus, RunStatus
+from agentbatch.errors import AgentBatchError, ProviderError
+from agentbatch.ids import as_utc, new_id
+from agentbatch.providers.base import BatchProvider
+from agentbatch.runtime.catalog import catalog_for
+from agentbatch.runtime.context import RuntimeContext
+from agentbatch.runtime.retry import with_retries
+from agentbatch.runtime.rows import message_row
+from agentbatch.runtime.settle import fail_runs, settle_batch_items
+from agentbatch.step.memory import MemoryRenderer
+from agentbatch.step.prepare import ToolCatalog, build_request
+from agentbatch.step.solver import RuleSet, SolverState
+from agentbatch.store import runtime_repo as rr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Prepared:
+    run_id: str
+    item_id: str
+    step: int
+    attempt: int
+    entry: dict[str, Any]
+    size: int
+    new_messages: list[dict[str, Any]]
+
+
+async def submit_pass(ctx: RuntimeContext) -> int:
+    now = ctx.clock()
+    async with ctx.db.read() as conn:
+        groups = await rr.ready_groups(conn, now)
+    submitted = 0
+    delay = timedelta(seconds=ctx.settings.send_delay_s)
+    for group in groups:
+        oldest = as_utc(group.oldest)
+        if group.n < ctx.settings.max_batch_requests and oldest is not None and oldest > now - delay:
+            continue  # let the batch fill a little longer
+        submitted += await submit_group(ctx, group.job_id, group.model)
+    return submitted
+
+
+async def submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
+    provider_name, model_name = split_handle(model)
+    now = ctx.clock()
+    try:
+        provider = ctx.registry.get(provider_name)
+    except AgentBatchError as exc:
+        claimed = await _claim(ctx, job_id, model, ctx.settings.max_batch_requests)
+        await fail_runs(ctx, [r.id for r in claimed], f"provider {provider_name!r} unavailable: {exc}")
+        return len(claimed)
+    cap = max(1, min(provider.limits.max_requests, ctx.settings.max_batch_requests))
+    claimed = await _claim(ctx, job_id, model, cap)
+    if not claimed:
+        return 0
+    prepared: list[Prepared] = []
+    for start in range(0, len(claimed), ctx.settings.chunk_size):
+        prepared.extend(await _prepare_chunk(ctx, claimed[start : start + ctx.settings.chunk_size], provider, now))
+    for group in split_by_limits(prepared, cap, provider.limits.max_bytes):
+        await _send(ctx, job_id, model, model_name, provider, group)
+    return len(claimed)
+
+
+async def _claim(ctx: RuntimeContext, job_id: str, model: str, limit: int) -> list[Any]:
+    now = ctx.clock()
+
+    async def claim(conn: Any) -> list[Any]:
+        return await rr.claim_runs(
+            conn, job_id=job_id, model=model, owner=ctx.owner, now=now,
+            until=ctx.lease_until(now), limit=limit, skip_locked=ctx.skip_locked,
+        )
+
+    return await ctx.db.transact(claim)
+
+
+def split_by_limits(items: list[Prepared], max_requests: int, max_bytes: int) -> list[list[Prepared]]:
+    """Consecutive groups within both limits (a single oversized request goes alone and
+    the provider reports it)."""
+    groups: list[list[Prepared]] = []
+    current: list[Prepared] = []
+    size = 0
+    for item in items:
+        if current and (len(current) >= max_requests or size + item.size > max_bytes):
+            groups.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+async def _prepare_chunk(
+    ctx: RuntimeContext, runs: list[Any], provider: BatchProvider, now: Any
+) -> list[Prepared]:
+    agent_ids = [r.agent_id for r in runs]
+    async with ctx.db.read() as conn:
+        agents = await rr.load_agents(conn, agent_ids)
+        block_map, agent_blocks = await rr.load_blocks(conn, agent_ids)
+        contexts = await rr.load_context(conn, agent_ids)
+        jobs = await rr.job_settings(conn, {r.job_id for r in runs})
+        customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
+    renderer = MemoryRenderer()
+    catalogs: dict[str, ToolCatalog] = {}
+    out: list[Prepared] = []
+    failures: dict[str, str] = {}
+    for run in runs:
+        agent_org = agents.get(run.agent_id)
+        if agent_org is None:
+            failures[run.id] = "agent no longer exists"
+            continue
+        agent, org_id = agent_org
+        new_msgs = [Message.from_dict(m) for m in run.pending_messages or ()]
+        context = contexts.get(run.agent_id, []) + new_msgs
+        blocks = [block_map[b] for b in agent_blocks.get(run.agent_id, ()) if b in block_map]
+        item_id = new_id("item")
+        catalog = catalogs.get(org_id)
+        if catalog is None:
+            catalog = catalogs[org_id] = catalog_for(org_id, customs)
+        try:
+            request = build_request(
+                agent, blocks, context, SolverState.from_dict(run.solver_state),
+                catalog=catalog, renderer=renderer, step=run.step,
+                attempt=run.attempt, job_options=jobs[run.job_id].options or {},
+                rules=RuleSet(agent.rules),
+            )
+            entry = provider.encode(item_id, request)
+        except (ValueError, KeyError, TypeError) as exc:
+            failures[run.id] = f"could not build the request: {exc}"
+            continue
+        size = len(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode()) + 1
+        rows = [
+            message_row(m, org_id=org_id, agent_id=run.agent_id, job_id=run.job_id,
+                        run_id=run.id, step=run.step, now=now)
+            for m in new_msgs
+        ]
+        out.append(Prepared(run.id, item_id, run.step, run.attempt, entry, size, rows))
+    if failures:
+        for run_id, error in failures.items():
+            await fail_runs(ctx, [run_id], error)
+    return out
+
+
+async def _send(
+    ctx: RuntimeContext, job_id: str, model: str, model_name: str,
+    provider: BatchProvider, items: list[Prepared],
+) -> None:
+    now = ctx.clock()
+    batch_id = new_id("pbatch")
+
+    async def record(conn: Any) -> None:
+        await rr.insert_provider_batch(
+            conn,
+            {
+                "id": batch_id, "job_id": job_id, "provider": provider.name, "model": model,
+                "status": BatchStatus.SUBMITTING.value, "request_count": len(items),
+                "payload_bytes": sum(i.size for i in items), "poll_count": 0,
+                "lease_owner": ctx.owner, "lease_expires": ctx.lease_until(now), "created_at": now,
+            },
+        )
+        await rr.insert_messages(conn, [row for i in items for row in i.new_messages])
+        await rr.insert_items(
+            conn,
+            [
+                {"id": i.item_id, "provider_batch_id": batch_id, "job_id": job_id, "run_id": i.run_id,
+                 "step": i.step, "attempt": i.attempt, "applied": False, "created_at": now}
+                for i in items
+            ],
+        )
+        await rr.update_runs(
+            conn,
+            [
+                {"b_id": i.run_id, "status": RunStatus.WAITING_MODEL.value, "current_item_id": i.item_id,
+                 "pending_messages": None, "lease_owner": None, "lease_expires": None, "updated_at": now}
+                for i in items
+            ],
+        )
+        await rr.mark_jobs_running(conn, [job_id], now)
+
+    await ctx.db.transact(record)
+    entries = [i.entry for i in items]
+    try:
+        handle = await with_retries(
+            lambda: provider.submit(model_name, entries), what=f"submit to {provider.name}",
+            retries=ctx.settings.provider_retries, base=ctx.settings.provider_backoff_s,
+            sleep=ctx.sleep, rng=ctx.rng,
+        )
+    except ProviderError as exc:
+        log.warning("provider batch %s could not be created: %s", batch_id, exc)
+        await settle_batch_items(ctx, batch_id, f"batch could not be created: {exc}", BatchStatus.FAILED)
+        return
+    first_poll = getattr(provider, "poll_interval_s", None)
+    delay = ctx.settings.poll_interval_s if first_poll is None else float(first_poll)
+    done = ctx.clock()
+
+    async def accepted(conn: Any) -> None:
+        await rr.update_batch(
+            conn, batch_id, external_id=handle, status=BatchStatus.IN_PROGRESS.value,
+            submitted_at=done, next_poll_at=done + timedelta(seconds=delay),
+            lease_owner=None, lease_expires=None,
+        )
+
+    await ctx.db.transact(accepted)
+    log.info("submitted provider batch %s (%s, %d requests) as %s", batch_id, model, len(items), handle)

@@ -1,0 +1,1 @@
+"""Use cases over the store: validation first, then one transaction per change."""

@@ -1,0 +1,215 @@
+"""Agents and memory blocks: validate, then write in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from agentbatch.domain.agents import split_handle
+from agentbatch.domain.rules import parse_rules
+from agentbatch.errors import Conflict, InvalidInput, NotFound
+from agentbatch.ids import Clock, new_id, utcnow
+from agentbatch.providers.registry import KNOWN_PROVIDERS
+from agentbatch.schemas import AgentCreate, BlockCreate, BlockUpdate
+from agentbatch.store import agents_repo as repo
+from agentbatch.store.db import Database
+from agentbatch.tools.builtins import BUILTIN_SPECS
+
+
+def pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "input"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_model(model_cls: Any, data: Any) -> Any:
+    if isinstance(data, model_cls):
+        return data
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(pydantic_message(exc)) from None
+
+
+def block_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "label": row.label,
+        "value": row.value,
+        "limit": row.limit,
+        "description": row.description,
+        "read_only": bool(row.read_only),
+        "version": row.version,
+    }
+
+
+def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "system": row.system,
+        "model": row.model,
+        "model_settings": row.model_settings,
+        "tools": list(row.tool_names),
+        "tool_rules": list(row.tool_rules),
+        "message_buffer_autoclear": bool(row.message_buffer_autoclear),
+        "metadata": row.metadata,
+        "blocks": [block_out(b) for b in blocks],
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
+
+
+class AgentService:
+    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    # -- agents ---------------------------------------------------------------------------
+
+    async def create_agent(self, org_id: str, data: AgentCreate | dict[str, Any]) -> dict[str, Any]:
+        spec: AgentCreate = parse_model(AgentCreate, data)
+        provider, _ = split_handle(spec.model)
+        if provider not in KNOWN_PROVIDERS:
+            raise InvalidInput(
+                f"unknown provider {provider!r} in model {spec.model!r}; "
+                f"known: {', '.join(sorted(KNOWN_PROVIDERS))}"
+            )
+        now = self.clock()
+        async with self.db.write() as conn:
+            custom = {r.name for r in await repo.tool_rows(conn, org_id, spec.tools)}
+            unknown = [t for t in spec.tools if t not in BUILTIN_SPECS and t not in custom]
+            if unknown:
+                raise InvalidInput(f"unknown tool(s): {', '.join(unknown)}")
+            try:
+                rules = parse_rules(spec.tool_rules, spec.tools)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+            shared = await repo.get_block_rows(conn, org_id, spec.block_ids) if spec.block_ids else []
+            missing = sorted(set(spec.block_ids) - {b.id for b in shared})
+            if missing:
+                raise InvalidInput(f"unknown block id(s): {', '.join(missing)}")
+            new_rows = [self._block_row(org_id, b, now) for b in spec.blocks]
+            labels = [b["label"] for b in new_rows] + [b.label for b in shared]
+            dupes = sorted({lbl for lbl in labels if labels.count(lbl) > 1})
+            if dupes:
+                raise InvalidInput(f"an agent's block labels must be unique: {', '.join(dupes)}")
+            agent_id = new_id("agent")
+            values = {
+                "id": agent_id,
+                "org_id": org_id,
+                "name": spec.name,
+                "system": spec.system,
+                "model": spec.model,
+                "model_settings": spec.model_settings,
+                "tool_names": spec.tools,
+                "tool_rules": [r.to_dict() for r in rules],
+                "message_buffer_autoclear": spec.message_buffer_autoclear,
+                "metadata": spec.metadata,
+                "created_at": now,
+                "updated_at": now,
+            }
+            await repo.insert_blocks(conn, new_rows)
+            order = {b.id: i for i, b in enumerate(shared)}
+            shared_ids = sorted(order, key=lambda b: spec.block_ids.index(b))
+            await repo.insert_agent(conn, values, [r["id"] for r in new_rows] + shared_ids)
+        return await self.get_agent(org_id, agent_id)
+
+    def _block_row(self, org_id: str, block: BlockCreate, now: Any) -> dict[str, Any]:
+        if len(block.value) > block.limit:
+            raise InvalidInput(
+                f"block {block.label!r}: value has {len(block.value)} characters, "
+                f"over its limit of {block.limit}"
+            )
+        return {
+            "id": new_id("block"),
+            "org_id": org_id,
+            "label": block.label,
+            "value": block.value,
+            "limit": block.limit,
+            "description": block.description,
+            "read_only": block.read_only,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    async def get_agent(self, org_id: str, agent_id: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            row = await repo.get_agent_row(conn, org_id, agent_id)
+            if row is None:
+                raise NotFound(f"agent {agent_id!r} not found")
+            blocks = [b for _, b in await repo.blocks_for_agents(conn, [agent_id])]
+        return agent_out(row, blocks)
+
+    async def list_agents(
+        self, org_id: str, *, limit: int = 100, after: str | None = None
+    ) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await repo.list_agent_rows(conn, org_id, limit=limit, after=after)
+            by_agent: dict[str, list[Any]] = {}
+            for agent_id, block in await repo.blocks_for_agents(conn, [r.id for r in rows]):
+                by_agent.setdefault(agent_id, []).append(block)
+        return [agent_out(r, by_agent.get(r.id, [])) for r in rows]
+
+    async def delete_agent(self, org_id: str, agent_id: str) -> None:
+        from agentbatch.store.jobs_repo import agent_has_active_runs
+
+        async with self.db.write() as conn:
+            if await repo.get_agent_row(conn, org_id, agent_id) is None:
+                raise NotFound(f"agent {agent_id!r} not found")
+            if await agent_has_active_runs(conn, agent_id):
+                raise Conflict(f"agent {agent_id!r} is in a running job; cancel the job first")
+            await repo.delete_agent_row(conn, org_id, agent_id)
+
+    # -- blocks ---------------------------------------------------------------------------
+
+    async def create_block(self, org_id: str, data: BlockCreate | dict[str, Any]) -> dict[str, Any]:
+        spec: BlockCreate = parse_model(BlockCreate, data)
+        row = self._block_row(org_id, spec, self.clock())
+        async with self.db.write() as conn:
+            await repo.insert_blocks(conn, [row])
+        return await self.get_block(org_id, row["id"])
+
+    async def get_block(self, org_id: str, block_id: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            rows = await repo.get_block_rows(conn, org_id, [block_id])
+        if not rows:
+            raise NotFound(f"block {block_id!r} not found")
+        return block_out(rows[0])
+
+    async def list_blocks(
+        self, org_id: str, *, label: str | None = None, limit: int = 100, after: str | None = None
+    ) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await repo.list_block_rows(conn, org_id, label=label, limit=limit, after=after)
+        return [block_out(r) for r in rows]
+
+    async def update_block(
+        self, org_id: str, block_id: str, data: BlockUpdate | dict[str, Any]
+    ) -> dict[str, Any]:
+        spec: BlockUpdate = parse_model(BlockUpdate, data)
+        values = spec.model_dump(exclude_none=True)
+        async with self.db.write() as conn:
+            rows = await repo.get_block_rows(conn, org_id, [block_id])
+            if not rows:
+                raise NotFound(f"block {block_id!r} not found")
+            value = values.get("value", rows[0].value)
+            limit = values.get("limit", rows[0].limit)
+            if len(value) > limit:
+                raise InvalidInput(
+                    f"value has {len(value)} characters, over the block's limit of {limit}"
+                )
+            if values:
+                await repo.update_block_row(conn, org_id, block_id, values, self.clock())
+        return await self.get_block(org_id, block_id)
+
+    async def delete_block(self, org_id: str, block_id: str) -> None:
+        async with self.db.write() as conn:
+            if not await repo.get_block_rows(conn, org_id, [block_id]):
+                raise NotFound(f"block {block_id!r} not found")
+            if await repo.block_attachment_count(conn, block_id):
+                raise Conflict(f"block {block_id!r} is attached to agents; detach it first")
+            await repo.delete_block_row(conn, org_id, block_id)

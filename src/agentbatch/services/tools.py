@@ -1,0 +1,101 @@
+"""Custom Python tools: register (schema derived from the source), list, show, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentbatch.errors import Conflict, InvalidInput, NotFound
+from agentbatch.ids import Clock, new_id, utcnow
+from agentbatch.schemas import ToolCreate
+from agentbatch.services.agents import parse_model
+from agentbatch.store import agents_repo as repo
+from agentbatch.store.db import Database
+from agentbatch.store.tables import agents, tools
+from agentbatch.tools.builtins import BUILTIN_SPECS
+
+
+def tool_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "parameters": row.parameters,
+        "source": row.source,
+        "settings": row.settings,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
+
+
+def builtin_out(name: str) -> dict[str, Any]:
+    spec = BUILTIN_SPECS[name]
+    return {"id": None, "name": name, "description": spec.description,
+            "parameters": dict(spec.parameters), "source": None, "settings": {"builtin": True}}
+
+
+class ToolService:
+    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def create_tool(self, org_id: str, data: ToolCreate | dict[str, Any]) -> dict[str, Any]:
+        spec: ToolCreate = parse_model(ToolCreate, data)
+        from agentbatch.tools.python_schema import derive_tool_schema
+
+        try:
+            derived = derive_tool_schema(spec.source)
+        except ValueError as exc:
+            raise InvalidInput(f"tool source: {exc}") from None
+        name = spec.name or derived.name
+        if name != derived.name:
+            raise InvalidInput(f"the source defines {derived.name!r}, not {name!r}")
+        if name in BUILTIN_SPECS:
+            raise InvalidInput(f"{name!r} is a built-in tool name")
+        parameters = spec.parameters if spec.parameters is not None else derived.parameters
+        if parameters.get("type") != "object":
+            raise InvalidInput("parameters must be a JSON schema of type object")
+        settings: dict[str, Any] = {
+            "env": spec.env,
+            "requirements": spec.requirements,
+            "wants_agent_id": derived.wants_agent_id,
+            "wants_memory": derived.wants_memory,
+        }
+        if spec.timeout_s:
+            settings["timeout_s"] = spec.timeout_s
+        if spec.memory_mb:
+            settings["memory_mb"] = spec.memory_mb
+        row = {
+            "id": new_id("tool"), "org_id": org_id, "name": name,
+            "description": spec.description or derived.description,
+            "parameters": parameters, "source": spec.source, "settings": settings,
+            "created_at": self.clock(),
+        }
+        async with self.db.write() as conn:
+            if await repo.tool_rows(conn, org_id, [name]):
+                raise Conflict(f"a tool named {name!r} already exists")
+            await conn.execute(tools.insert().values(**row))
+        return await self.get_tool(org_id, name)
+
+    async def get_tool(self, org_id: str, name: str) -> dict[str, Any]:
+        if name in BUILTIN_SPECS:
+            return builtin_out(name)
+        async with self.db.read() as conn:
+            rows = await repo.tool_rows(conn, org_id, [name])
+        if not rows:
+            raise NotFound(f"tool {name!r} not found")
+        return tool_out(rows[0])
+
+    async def list_tools(self, org_id: str, *, include_builtins: bool = True) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await repo.tool_rows(conn, org_id)
+        out = [builtin_out(n) for n in BUILTIN_SPECS] if include_builtins else []
+        return out + [tool_out(r) for r in rows]
+
+    async def delete_tool(self, org_id: str, name: str) -> None:
+        async with self.db.write() as conn:
+            rows = await repo.tool_rows(conn, org_id, [name])
+            if not rows:
+                raise NotFound(f"tool {name!r} not found")
+            users = await conn.execute(agents.select().where(agents.c.org_id == org_id))
+            if any(name in (r.tool_names or ()) for r in users):
+                raise Conflict(f"tool {name!r} is used by agents; remove it from them first")
+            await conn.execute(tools.delete().where(tools.c.id == rows[0].id))

@@ -1,0 +1,44 @@
+"""In-memory view of the memory blocks touched by one apply pass.
+
+Writes land here one after another in a deterministic order, each against the latest
+value, and the pass persists every changed block once at the end (bulk write)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from agentbatch.domain.agents import BlockView
+
+
+class MemoryWorkspace:
+    def __init__(
+        self, blocks: Iterable[BlockView], agent_blocks: Mapping[str, list[str]]
+    ) -> None:
+        self._blocks = {b.id: b for b in blocks}
+        self._agent_blocks = agent_blocks
+        self.changed: dict[str, BlockView] = {}
+        self._original_versions = {b.id: b.version for b in self._blocks.values()}
+
+    def blocks_of(self, agent_id: str) -> list[BlockView]:
+        return [self._blocks[b] for b in self._agent_blocks.get(agent_id, ()) if b in self._blocks]
+
+    def find(self, agent_id: str, label: str) -> BlockView | None:
+        for block in self.blocks_of(agent_id):
+            if block.label == label:
+                return block
+        return None
+
+    def labels_of(self, agent_id: str) -> list[str]:
+        return [b.label for b in self.blocks_of(agent_id)]
+
+    def write(self, block: BlockView, value: str) -> BlockView:
+        new = block.with_value(value)
+        self._blocks[block.id] = new
+        self.changed[block.id] = new
+        return new
+
+    def original_version(self, block_id: str) -> int:
+        return self._original_versions[block_id]
+
+    def memory_dict(self, agent_id: str) -> dict[str, str]:
+        return {b.label: b.value for b in self.blocks_of(agent_id)}

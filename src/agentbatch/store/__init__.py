@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy Core tables, the async engine, Alembic migrations, bulk queries."""

@@ -1,0 +1,398 @@
+"""Hot-path queries for the worker: claims with leases, bulk loads, bulk writes.
+
+Every function works on a set of rows at once; nothing here issues a query per agent.
+On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED`` so that several workers share a
+database; on SQLite the write transaction itself (BEGIN IMMEDIATE) serialises workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentbatch.domain.agents import AgentSpec, BlockView
+from agentbatch.domain.messages import Message, ToolCall
+from agentbatch.domain.statuses import RUN_ACTIVE, BatchStatus, JobStatus, RunStatus
+from agentbatch.store.agents_repo import agent_spec, block_view
+from agentbatch.store.tables import (
+    agent_blocks,
+    agents,
+    batch_items,
+    batch_jobs,
+    blocks,
+    messages,
+    provider_batches,
+    runs,
+    tools,
+)
+
+_CHUNK = 2000
+
+
+def _chunks(ids: Sequence[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def _lease_free(table: Any, now: datetime) -> Any:
+    return or_(table.c.lease_expires.is_(None), table.c.lease_expires < now)
+
+
+# -- jobs ---------------------------------------------------------------------------------
+
+
+async def set_job_status(
+    conn: AsyncConnection, job_id: str, status: JobStatus, now: datetime, error: str | None = None
+) -> None:
+    values: dict[str, Any] = {"status": status.value, "updated_at": now}
+    if status is JobStatus.RUNNING:
+        values["started_at"] = now
+    elif status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+        values["finished_at"] = now
+    if error is not None:
+        values["error"] = error
+    await conn.execute(update(batch_jobs).where(batch_jobs.c.id == job_id).values(**values))
+
+
+async def mark_jobs_running(conn: AsyncConnection, job_ids: Iterable[str], now: datetime) -> None:
+    await conn.execute(
+        update(batch_jobs)
+        .where(batch_jobs.c.id.in_(list(job_ids)), batch_jobs.c.status == JobStatus.CREATED.value)
+        .values(status=JobStatus.RUNNING.value, started_at=now, updated_at=now)
+    )
+
+
+async def job_settings(conn: AsyncConnection, job_ids: Iterable[str]) -> dict[str, Any]:
+    rows = await conn.execute(
+        select(
+            batch_jobs.c.id, batch_jobs.c.max_steps, batch_jobs.c.max_attempts,
+            batch_jobs.c.options, batch_jobs.c.status,
+        ).where(batch_jobs.c.id.in_(list(job_ids)))
+    )
+    return {r.id: r for r in rows}
+
+
+async def finishable_jobs(conn: AsyncConnection, limit: int = 100) -> list[str]:
+    active = select(runs.c.id).where(
+        runs.c.job_id == batch_jobs.c.id, runs.c.status.in_([s.value for s in RUN_ACTIVE])
+    )
+    rows = await conn.execute(
+        select(batch_jobs.c.id)
+        .where(
+            batch_jobs.c.status.in_([JobStatus.CREATED.value, JobStatus.RUNNING.value]),
+            ~active.exists(),
+        )
+        .limit(limit)
+    )
+    return [r.id for r in rows]
+
+
+# -- runs: claim and load -----------------------------------------------------------------
+
+
+async def ready_groups(conn: AsyncConnection, now: datetime) -> list[Any]:
+    """(job_id, model, count, oldest) of queued runs whose backoff has passed."""
+    rows = await conn.execute(
+        select(runs.c.job_id, runs.c.model, func.count().label("n"), func.min(runs.c.updated_at).label("oldest"))
+        .where(
+            runs.c.status == RunStatus.QUEUED.value,
+            runs.c.not_before <= now,
+            _lease_free(runs, now),
+        )
+        .group_by(runs.c.job_id, runs.c.model)
+    )
+    return list(rows.all())
+
+
+async def claim_runs(
+    conn: AsyncConnection,
+    *,
+    job_id: str,
+    model: str,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    skip_locked: bool,
+) -> list[Any]:
+    candidates = (
+        select(runs.c.id)
+        .where(
+            runs.c.job_id == job_id,
+            runs.c.model == model,
+            runs.c.status == RunStatus.QUEUED.value,
+            runs.c.not_before <= now,
+            _lease_free(runs, now),
+        )
+        .order_by(runs.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(runs)
+        .where(runs.c.id.in_(candidates.scalar_subquery()))
+        .values(lease_owner=owner, lease_expires=until)
+        .returning(*runs.c)
+    )
+    return sorted(result.all(), key=lambda r: r.id)
+
+
+async def lock_runs(conn: AsyncConnection, run_ids: Sequence[str], lock: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for chunk in _chunks(sorted(run_ids)):
+        query = select(runs).where(runs.c.id.in_(chunk)).order_by(runs.c.id)
+        if lock:
+            query = query.with_for_update()
+        out.update((r.id, r) for r in await conn.execute(query))
+    return out
+
+
+async def load_agents(conn: AsyncConnection, agent_ids: Iterable[str]) -> dict[str, tuple[AgentSpec, str]]:
+    """agent id -> (spec, org_id)."""
+    out: dict[str, tuple[AgentSpec, str]] = {}
+    for chunk in _chunks(sorted(set(agent_ids))):
+        for row in await conn.execute(select(agents).where(agents.c.id.in_(chunk))):
+            out[row.id] = (agent_spec(row), row.org_id)
+    return out
+
+
+async def load_blocks(
+    conn: AsyncConnection, agent_ids: Iterable[str], *, lock: bool = False
+) -> tuple[dict[str, BlockView], dict[str, list[str]]]:
+    """Blocks of these agents (locked in id order when asked) and each agent's block ids."""
+    block_map: dict[str, BlockView] = {}
+    agent_map: dict[str, list[str]] = {}
+    ids = sorted(set(agent_ids))
+    links: list[Any] = []
+    for chunk in _chunks(ids):
+        links.extend(
+            await conn.execute(
+                select(agent_blocks.c.agent_id, agent_blocks.c.block_id)
+                .where(agent_blocks.c.agent_id.in_(chunk))
+                .order_by(agent_blocks.c.agent_id, agent_blocks.c.position)
+            )
+        )
+    for link in links:
+        agent_map.setdefault(link.agent_id, []).append(link.block_id)
+    block_ids = sorted({link.block_id for link in links})
+    for chunk in _chunks(block_ids):
+        query = select(blocks).where(blocks.c.id.in_(chunk)).order_by(blocks.c.id)
+        if lock:
+            query = query.with_for_update()
+        for row in await conn.execute(query):
+            block_map[row.id] = block_view(row)
+    return block_map, agent_map
+
+
+def message_from_row(row: Any) -> Message:
+    return Message(
+        role=row.role,
+        content=row.content,
+        reasoning=row.reasoning,
+        reasoning_signature=row.reasoning_signature,
+        tool_calls=tuple(ToolCall.from_dict(c) for c in row.tool_calls or ()),
+        tool_call_id=row.tool_call_id,
+        name=row.name,
+        is_error=bool(row.is_error),
+        kind=row.kind,
+    )
+
+
+_CONTEXT_COLUMNS = (
+    messages.c.agent_id, messages.c.role, messages.c.kind, messages.c.content,
+    messages.c.reasoning, messages.c.reasoning_signature, messages.c.tool_calls,
+    messages.c.tool_call_id, messages.c.name, messages.c.is_error,
+)
+
+
+async def load_context(conn: AsyncConnection, agent_ids: Iterable[str]) -> dict[str, list[Message]]:
+    """Each agent's context window (in-context messages, oldest first)."""
+    out: dict[str, list[Message]] = {}
+    for chunk in _chunks(sorted(set(agent_ids))):
+        rows = await conn.execute(
+            select(*_CONTEXT_COLUMNS)
+            .where(messages.c.agent_id.in_(chunk), messages.c.in_context.is_(True))
+            .order_by(messages.c.agent_id, messages.c.id)
+        )
+        for row in rows:
+            out.setdefault(row.agent_id, []).append(message_from_row(row))
+    return out
+
+
+async def custom_tools(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """org id -> {tool name -> tool row}."""
+    out: dict[str, dict[str, Any]] = {org: {} for org in org_ids}
+    if not out:
+        return out
+    for row in await conn.execute(select(tools).where(tools.c.org_id.in_(list(out)))):
+        out[row.org_id][row.name] = row
+    return out
+
+
+# -- bulk writes ----------------------------------------------------------------------------
+
+
+async def insert_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(messages), rows)
+
+
+async def clear_context(conn: AsyncConnection, run_ids: Sequence[str]) -> None:
+    """message_buffer_autoclear: a finished run's messages leave the context window."""
+    for chunk in _chunks(list(run_ids)):
+        await conn.execute(
+            update(messages).where(messages.c.run_id.in_(chunk)).values(in_context=False)
+        )
+
+
+async def update_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Each row: ``b_id`` plus the same set of columns to set (grouped by key set)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for keys, group in groups.items():
+        cols = {k: bindparam(k) for k in keys if k != "b_id"}
+        await conn.execute(update(runs).where(runs.c.id == bindparam("b_id")).values(**cols), group)
+
+
+async def write_blocks(conn: AsyncConnection, changed: Iterable[BlockView], now: datetime) -> None:
+    rows = [{"b_id": b.id, "value": b.value, "version": b.version, "updated_at": now} for b in changed]
+    if rows:
+        await conn.execute(
+            update(blocks)
+            .where(blocks.c.id == bindparam("b_id"))
+            .values(value=bindparam("value"), version=bindparam("version"), updated_at=bindparam("updated_at")),
+            rows,
+        )
+
+
+async def insert_provider_batch(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(provider_batches).values(**values))
+
+
+async def insert_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(batch_items), rows)
+
+
+async def update_batch(conn: AsyncConnection, batch_id: str, **values: Any) -> None:
+    await conn.execute(update(provider_batches).where(provider_batches.c.id == batch_id).values(**values))
+
+
+async def settle_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Store outcome + result and mark applied, for rows ``{b_id, outcome, result, error, applied_at}``."""
+    if rows:
+        await conn.execute(
+            update(batch_items)
+            .where(batch_items.c.id == bindparam("b_id"))
+            .values(
+                outcome=bindparam("outcome"), result=bindparam("result"), error=bindparam("error"),
+                applied=True, applied_at=bindparam("applied_at"),
+            ),
+            rows,
+        )
+
+
+async def lock_items(conn: AsyncConnection, item_ids: Sequence[str], lock: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for chunk in _chunks(sorted(item_ids)):
+        query = select(batch_items).where(batch_items.c.id.in_(chunk), batch_items.c.applied.is_(False))
+        if lock:
+            query = query.with_for_update(skip_locked=True)
+        out.update((r.id, r) for r in await conn.execute(query))
+    return out
+
+
+# -- provider batches -----------------------------------------------------------------------
+
+
+async def claim_due_batches(
+    conn: AsyncConnection, *, owner: str, now: datetime, until: datetime, limit: int, skip_locked: bool
+) -> list[Any]:
+    candidates = (
+        select(provider_batches.c.id)
+        .where(
+            provider_batches.c.status == BatchStatus.IN_PROGRESS.value,
+            provider_batches.c.next_poll_at <= now,
+            _lease_free(provider_batches, now),
+        )
+        .order_by(provider_batches.c.next_poll_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(provider_batches)
+        .where(provider_batches.c.id.in_(candidates.scalar_subquery()))
+        .values(lease_owner=owner, lease_expires=until)
+        .returning(*provider_batches.c)
+    )
+    return list(result.all())
+
+
+async def renew_batch_lease(conn: AsyncConnection, batch_id: str, owner: str, until: datetime) -> bool:
+    result = await conn.execute(
+        update(provider_batches)
+        .where(provider_batches.c.id == batch_id, provider_batches.c.lease_owner == owner)
+        .values(lease_expires=until)
+    )
+    return bool(result.rowcount)
+
+
+async def unsettled_items_of_batch(conn: AsyncConnection, batch_id: str, limit: int) -> list[Any]:
+    rows = await conn.execute(
+        select(batch_items.c.id)
+        .where(batch_items.c.provider_batch_id == batch_id, batch_items.c.applied.is_(False))
+        .order_by(batch_items.c.id)
+        .limit(limit)
+    )
+    return [r.id for r in rows]
+
+
+async def stale_submitting_batches(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[Any]:
+    rows = await conn.execute(
+        select(provider_batches.c.id)
+        .where(
+            provider_batches.c.status == BatchStatus.SUBMITTING.value,
+            _lease_free(provider_batches, now),
+        )
+        .limit(limit)
+    )
+    return [r.id for r in rows]
+
+
+async def stranded_item_batches(conn: AsyncConnection, limit: int = 50) -> list[str]:
+    """Provider batches no longer open that still hold unapplied items."""
+    rows = await conn.execute(
+        select(batch_items.c.provider_batch_id)
+        .join(provider_batches, provider_batches.c.id == batch_items.c.provider_batch_id)
+        .where(
+            batch_items.c.applied.is_(False),
+            provider_batches.c.status.in_(
+                [BatchStatus.FAILED.value, BatchStatus.INGESTED.value, BatchStatus.CANCELED.value]
+            ),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return [r.provider_batch_id for r in rows]
+
+
+async def finishable_jobs_check(conn: AsyncConnection, job_id: str) -> bool:
+    """Re-check inside the finishing transaction that the job is open and has no active run."""
+    job = (
+        await conn.execute(select(batch_jobs.c.status).where(batch_jobs.c.id == job_id))
+    ).first()
+    if job is None or job.status not in (JobStatus.CREATED.value, JobStatus.RUNNING.value):
+        return False
+    active = await conn.execute(
+        select(runs.c.id)
+        .where(runs.c.job_id == job_id, runs.c.status.in_([s.value for s in RUN_ACTIVE]))
+        .limit(1)
+    )
+    return active.first() is None
