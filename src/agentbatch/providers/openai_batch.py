@@ -1,0 +1,239 @@
+"""``openai/`` models through the OpenAI Batch API (official ``openai`` SDK).
+
+A submit writes the entries as JSONL to a temporary file (streamed, never one big
+string), uploads it (purpose ``batch``) and creates a ``/v1/chat/completions`` batch with
+the 24 h window; the handle is the batch id. Results are streamed line by line from the
+output and error files. A batch that ``failed`` as a whole (input-file validation) reports
+every request of its input file as errored with the batch's error. The SDK does not retry
+(``max_retries=0``): the runtime retries centrally from ``ProviderError.retryable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from agentbatch.domain.model_io import ItemResult, ModelRequest, Outcome
+from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
+from agentbatch.providers.base import BatchLimits, PollResult
+from agentbatch.providers.openai_wire import (
+    CHAT_PATH,
+    decode_completion,
+    encode_body,
+    provider_error,
+)
+
+logger = logging.getLogger(__name__)
+
+ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+_UNANSWERED = {"batch_expired": Outcome.EXPIRED, "batch_cancelled": Outcome.CANCELED}
+
+
+def parse_result_line(record: Mapping[str, Any]) -> ItemResult | None:
+    """One output- or error-file line to an ItemResult (None when it names no custom_id)."""
+    custom_id = record.get("custom_id")
+    if not isinstance(custom_id, str):
+        return None
+    response = record.get("response")
+    if isinstance(response, Mapping):
+        status = response.get("status_code")
+        body = response.get("body") or {}
+        if status == 200:
+            try:
+                return ItemResult(custom_id, Outcome.SUCCEEDED, response=decode_completion(body))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return ItemResult(custom_id, Outcome.ERRORED, error=f"unreadable completion: {exc}")
+        error = body.get("error") if isinstance(body, Mapping) else None
+        message = error.get("message") if isinstance(error, Mapping) else None
+        return ItemResult(custom_id, Outcome.ERRORED, error=f"HTTP {status}: {message or body}")
+    error = record.get("error")
+    if isinstance(error, Mapping):
+        code = str(error.get("code") or "")
+        outcome = _UNANSWERED.get(code, Outcome.ERRORED)
+        return ItemResult(custom_id, outcome, error=f"{code}: {error.get('message') or ''}".strip())
+    return ItemResult(
+        custom_id, Outcome.ERRORED, error="result line has neither response nor error"
+    )
+
+
+def _write_jsonl(entries: Sequence[Mapping[str, Any]]) -> Path:
+    with tempfile.NamedTemporaryFile(
+        "w", suffix=".jsonl", encoding="utf-8", delete=False
+    ) as handle:
+        for entry in entries:
+            handle.write(json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
+            handle.write("\n")
+    return Path(handle.name)
+
+
+class OpenAIBatchProvider:
+    """The OpenAI Batch API. ``api_key`` / ``base_url`` default to ``OPENAI_API_KEY`` /
+    ``OPENAI_BASE_URL`` (the base URL includes ``/v1``)."""
+
+    name = "openai"
+    limits = BatchLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
+
+    def __init__(
+        self, api_key: str | None = None, base_url: str | None = None, *, timeout: float = 120.0
+    ) -> None:
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ConfigError("openai/ models need an API key: set OPENAI_API_KEY")
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self._client = AsyncOpenAI(api_key=key, base_url=url, max_retries=0, timeout=timeout)
+
+    def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
+        body = encode_body(request, cache_key=True)
+        return {"custom_id": custom_id, "method": "POST", "url": CHAT_PATH, "body": body}
+
+    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+        if not entries:
+            raise ProviderError("cannot submit an empty batch")
+        path = await asyncio.to_thread(_write_jsonl, entries)
+        try:
+            size = path.stat().st_size
+            if size > self.limits.max_bytes:
+                raise ProviderError(
+                    f"batch input is {size} bytes, over the {self.limits.max_bytes} limit"
+                )
+            with path.open("rb") as handle:
+                upload = ("agentbatch-input.jsonl", handle, "application/jsonl")
+                uploaded = await self._client.files.create(file=upload, purpose="batch")
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, "file upload") from exc
+        finally:
+            path.unlink(missing_ok=True)
+        try:
+            batch = await self._client.batches.create(
+                input_file_id=uploaded.id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                metadata={"source": "agentbatch", "model": model[:512]},
+            )
+        except openai.OpenAIError as exc:
+            await self._delete_quietly(uploaded.id)
+            raise provider_error(exc, "batch create") from exc
+        logger.info(
+            "openai batch submitted",
+            extra={"batch_id": batch.id, "requests": len(entries), "bytes": size, "model": model},
+        )
+        return batch.id
+
+    async def _retrieve(self, handle: str) -> Any:
+        try:
+            return await self._client.batches.retrieve(handle)
+        except openai.NotFoundError as exc:
+            raise UnknownBatch(f"OpenAI has no batch {handle!r}") from exc
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, "batch retrieve") from exc
+
+    async def poll(self, handle: str) -> PollResult:
+        batch = await self._retrieve(handle)
+        counts = batch.request_counts
+        return PollResult(
+            ended=batch.status in ENDED,
+            status=batch.status,
+            counts=counts.model_dump() if counts is not None else {},
+        )
+
+    async def results(self, handle: str) -> AsyncIterator[ItemResult]:
+        batch = await self._retrieve(handle)
+        if batch.status == "failed":
+            async for result in self._failed_results(batch):
+                yield result
+            return
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            async for record in self._records(file_id):
+                parsed = parse_result_line(record)
+                if parsed is not None:
+                    yield parsed
+
+    async def _failed_results(self, batch: Any) -> AsyncIterator[ItemResult]:
+        """Every request of a batch that failed validation, errored with the batch's error."""
+        errors = list(batch.errors.data or []) if batch.errors else []
+        by_line = {e.line: e for e in errors if e.line is not None}
+        summary = "; ".join(f"{e.code}: {e.message}" for e in errors[:3]) or "batch failed"
+        if len(errors) > 3:
+            summary += f" (+{len(errors) - 3} more)"
+        own: dict[str, str] = {}  # custom_id -> its line's own error ('' when none)
+        async for record in self._records(batch.input_file_id, numbered=True):
+            number = int(record.pop("__line__"))
+            custom_id = record.get("custom_id")
+            if not isinstance(custom_id, str):
+                continue
+            error = by_line.get(number)
+            if error is not None and not own.get(custom_id):
+                own[custom_id] = f"{error.code}: {error.message} (line {number})"
+            own.setdefault(custom_id, "")
+        for custom_id, error_text in own.items():
+            message = f"batch failed validation: {error_text or summary}"
+            yield ItemResult(custom_id, Outcome.ERRORED, error=message)
+
+    async def _records(self, file_id: str, numbered: bool = False) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with self._client.files.with_streaming_response.content(file_id) as response:
+                number = 0
+                async for line in response.iter_lines():
+                    number += 1
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        logger.warning(
+                            "skipping unparseable line", extra={"file_id": file_id, "line": number}
+                        )
+                        continue
+                    if isinstance(record, dict):
+                        if numbered:
+                            record["__line__"] = number
+                        yield record
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, f"file download ({file_id})") from exc
+
+    async def cancel(self, handle: str) -> None:
+        try:
+            await self._client.batches.cancel(handle)
+        except openai.NotFoundError as exc:
+            raise UnknownBatch(f"OpenAI has no batch {handle!r}") from exc
+        except openai.BadRequestError as exc:  # already ended: nothing to cancel
+            logger.info(
+                "openai batch not cancelled", extra={"batch_id": handle, "reason": exc.message}
+            )
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, "batch cancel") from exc
+
+    async def cleanup(self, handle: str) -> None:
+        """Delete the batch's input, output and error files (missing ones are fine)."""
+        try:
+            batch = await self._retrieve(handle)
+        except UnknownBatch:
+            return
+        for file_id in (batch.input_file_id, batch.output_file_id, batch.error_file_id):
+            if file_id:
+                try:
+                    await self._client.files.delete(file_id)
+                except openai.NotFoundError:
+                    continue
+                except openai.OpenAIError as exc:
+                    raise provider_error(exc, f"file delete ({file_id})") from exc
+
+    async def _delete_quietly(self, file_id: str) -> None:
+        try:
+            await self._client.files.delete(file_id)
+        except openai.OpenAIError:
+            logger.warning("could not delete uploaded file", extra={"file_id": file_id})
+
+    async def aclose(self) -> None:
+        await self._client.close()
