@@ -100,8 +100,10 @@ class _Loaded:
         return cat
 
 
-async def _load(conn: Any, agent_ids: Sequence[str], lock_blocks: bool) -> _Loaded:
-    agents = await rr.load_agents(conn, agent_ids)
+async def _load(
+    ctx: RuntimeContext, conn: Any, agent_ids: Sequence[str], lock_blocks: bool
+) -> _Loaded:
+    agents = await ctx.agents.load(conn, agent_ids)
     block_map, agent_blocks = await rr.load_blocks(conn, agent_ids, lock=lock_blocks)
     customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
     return _Loaded(agents, MemoryWorkspace(block_map.values(), agent_blocks), customs, {})
@@ -117,6 +119,13 @@ async def apply_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> A
     by_id = {r.custom_id: r for r in results}
     if not by_id:
         return ApplyStats()
+    with ctx.metrics.phase("apply", ctx.db) as phase:
+        stats = await _apply_results(ctx, by_id)
+        phase.items += stats.applied
+    return stats
+
+
+async def _apply_results(ctx: RuntimeContext, by_id: dict[str, ItemResult]) -> ApplyStats:
     async_results: dict[AsyncKey, ToolResult] = {}
     if any(_needs_async(r) for r in by_id.values()):
         await _prefill_async(ctx, by_id, async_results)
@@ -135,7 +144,7 @@ async def _prefill_async(ctx: RuntimeContext, by_id: dict[str, ItemResult],
         items = await rr.lock_items(conn, list(by_id), lock=False)
         runs = await rr.lock_runs(conn, [i.run_id for i in items.values()], lock=False)
         jobs = await rr.job_settings(conn, {i.job_id for i in items.values()})
-        loaded = await _load(conn, [r.agent_id for r in runs.values()], lock_blocks=False)
+        loaded = await _load(ctx, conn, [r.agent_id for r in runs.values()], lock_blocks=False)
     for _round in range(20):
         pending: list[tuple[AsyncKey, AgentSpec, Any, dict[str, Any]]] = []
         done: dict[AsyncKey, ToolResult] = {}
@@ -218,17 +227,28 @@ async def _apply_in_txn(ctx: RuntimeContext, conn: Any, by_id: dict[str, ItemRes
         error = f"{result.outcome.value}: {result.error or 'no detail from the provider'}"
         if run.attempt >= job.max_attempts:
             stats.failed += 1
-            run_updates.append(_failed_run(run.id, f"{error} (after {run.attempt} attempt(s))", now))
+            run_updates.append(
+                _failed_run(run.id, f"{error} (after {run.attempt} attempt(s))", now)
+            )
         else:
             stats.retried += 1
             delay = backoff_delay(run.attempt - 1, ctx.settings.retry_backoff_s, ctx.rng)
-            run_updates.append({
-                "b_id": run.id, "status": RunStatus.QUEUED.value, "attempt": run.attempt + 1,
-                "not_before": now + timedelta(seconds=delay), "last_error": error, "updated_at": now,
-                "lease_owner": None, "lease_expires": None,
-            })
+            run_updates.append(
+                {
+                    "b_id": run.id,
+                    "status": RunStatus.QUEUED.value,
+                    "attempt": run.attempt + 1,
+                    "not_before": now + timedelta(seconds=delay),
+                    "last_error": error,
+                    "updated_at": now,
+                    "lease_owner": None,
+                    "lease_expires": None,
+                }
+            )
     if succeeded:
-        loaded = await _load(conn, [runs[items[i].run_id].agent_id for i in succeeded], lock_blocks=lock)
+        loaded = await _load(
+            ctx, conn, [runs[items[i].run_id].agent_id for i in succeeded], lock_blocks=lock
+        )
         for item_id in succeeded:
             item = items[item_id]
             run = runs[item.run_id]

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from agentbatch.config import RuntimeSettings
 from agentbatch.ids import Clock, utcnow
 from agentbatch.providers.registry import ProviderRegistry
+from agentbatch.runtime.agent_cache import AgentCache
+from agentbatch.runtime.metrics import Metrics
 from agentbatch.runtime.tool_exec import ToolExecutor
 from agentbatch.store.db import Database
 
@@ -33,6 +35,8 @@ class RuntimeContext:
     rng: random.Random = field(default_factory=random.Random)
     owner: str = field(default_factory=default_owner)
     tools: ToolExecutor = field(default_factory=ToolExecutor)
+    metrics: Metrics = field(default_factory=Metrics)
+    agents: AgentCache = field(default_factory=AgentCache)
 
     def lease_until(self, now: datetime | None = None) -> datetime:
         return (now or self.clock()) + timedelta(seconds=self.settings.lease_s)

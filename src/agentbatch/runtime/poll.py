@@ -31,7 +31,8 @@ async def poll_pass(ctx: RuntimeContext, limit: int = 20) -> int:
 
     batches = await ctx.db.transact(claim)
     for batch in batches:
-        await poll_batch(ctx, batch)
+        with ctx.metrics.phase("poll+ingest+apply", ctx.db):
+            await poll_batch(ctx, batch)
     return len(batches)
 
 

@@ -34,6 +34,14 @@ from agentbatch.store import runtime_repo as rr
 log = logging.getLogger(__name__)
 
 
+UNLIMITED_BYTES = 1 << 40
+
+
+def _payload_size(entry: dict[str, Any]) -> int:
+    """Bytes the entry adds to the provider payload (one JSON line)."""
+    return len(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode()) + 1
+
+
 @dataclass(slots=True)
 class Prepared:
     run_id: str
@@ -53,9 +61,16 @@ async def submit_pass(ctx: RuntimeContext) -> int:
     delay = timedelta(seconds=ctx.settings.send_delay_s)
     for group in groups:
         oldest = as_utc(group.oldest)
-        if group.n < ctx.settings.max_batch_requests and oldest is not None and oldest > now - delay:
+        if (
+            group.n < ctx.settings.max_batch_requests
+            and oldest is not None
+            and oldest > now - delay
+        ):
             continue  # let the batch fill a little longer
-        submitted += await submit_group(ctx, group.job_id, group.model)
+        with ctx.metrics.phase("prepare+submit", ctx.db) as stats:
+            n = await submit_group(ctx, group.job_id, group.model)
+            stats.items += n
+        submitted += n
     return submitted
 
 
@@ -114,11 +129,12 @@ async def _prepare_chunk(
 ) -> list[Prepared]:
     agent_ids = [r.agent_id for r in runs]
     async with ctx.db.read() as conn:
-        agents = await rr.load_agents(conn, agent_ids)
+        agents = await ctx.agents.load(conn, agent_ids)
         block_map, agent_blocks = await rr.load_blocks(conn, agent_ids)
         contexts = await rr.load_context(conn, agent_ids)
         jobs = await rr.job_settings(conn, {r.job_id for r in runs})
         customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
+    measure = provider.limits.max_bytes < UNLIMITED_BYTES
     renderer = MemoryRenderer()
     catalogs: dict[str, ToolCatalog] = {}
     out: list[Prepared] = []
@@ -147,10 +163,17 @@ async def _prepare_chunk(
         except (ValueError, KeyError, TypeError) as exc:
             failures[run.id] = f"could not build the request: {exc}"
             continue
-        size = len(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode()) + 1
+        size = _payload_size(entry) if measure else 0
         rows = [
-            message_row(m, org_id=org_id, agent_id=run.agent_id, job_id=run.job_id,
-                        run_id=run.id, step=run.step, now=now)
+            message_row(
+                m,
+                org_id=org_id,
+                agent_id=run.agent_id,
+                job_id=run.job_id,
+                run_id=run.id,
+                step=run.step,
+                now=now,
+            )
             for m in new_msgs
         ]
         out.append(Prepared(run.id, item_id, run.step, run.attempt, entry, size, rows))

@@ -7,7 +7,6 @@ use an integer primary key: within an agent, ``id`` order is history order.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -22,7 +21,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from sqlalchemy.types import JSON as _JSON
+
 metadata = MetaData()
+
+
+def JSON() -> _JSON:  # noqa: N802 - reads like the type it builds
+    """JSON that stores Python None as SQL NULL (not the text 'null')."""
+    return _JSON(none_as_null=True)
+
 
 TS = DateTime(timezone=True)
 ID = String(64)
@@ -57,11 +64,11 @@ agents = Table(
     Column("name", String(200), nullable=False),
     Column("system", Text, nullable=False),
     Column("model", String(200), nullable=False),
-    Column("model_settings", JSON, nullable=False),
-    Column("tool_names", JSON, nullable=False),
-    Column("tool_rules", JSON, nullable=False),
+    Column("model_settings", JSON(), nullable=False),
+    Column("tool_names", JSON(), nullable=False),
+    Column("tool_rules", JSON(), nullable=False),
     Column("message_buffer_autoclear", Boolean, nullable=False, default=False),
-    Column("metadata", JSON, nullable=False),
+    Column("metadata", JSON(), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
 )
@@ -97,9 +104,9 @@ tools = Table(
     Column("org_id", ORG, nullable=False),
     Column("name", String(64), nullable=False),
     Column("description", Text, nullable=False),
-    Column("parameters", JSON, nullable=False),
+    Column("parameters", JSON(), nullable=False),
     Column("source", Text, nullable=False),
-    Column("settings", JSON, nullable=False),
+    Column("settings", JSON(), nullable=False),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("org_id", "name", name="uq_tools_org_name"),
 )
@@ -118,7 +125,7 @@ messages = Table(
     Column("content", Text),
     Column("reasoning", Text),
     Column("reasoning_signature", Text),
-    Column("tool_calls", JSON),
+    Column("tool_calls", JSON()),
     Column("tool_call_id", String(128)),
     Column("name", String(64)),
     Column("is_error", Boolean, nullable=False, default=False),
@@ -137,8 +144,8 @@ batch_jobs = Table(
     Column("status", String(16), nullable=False),
     Column("max_steps", Integer, nullable=False),
     Column("max_attempts", Integer, nullable=False),
-    Column("options", JSON, nullable=False),
-    Column("metadata", JSON, nullable=False),
+    Column("options", JSON(), nullable=False),
+    Column("metadata", JSON(), nullable=False),
     Column("callback_url", Text),
     Column("callback_status", String(16)),
     Column("callback_attempts", Integer, nullable=False, default=0),
@@ -163,8 +170,8 @@ runs = Table(
     Column("model", String(200), nullable=False),
     Column("status", String(16), nullable=False),
     Column("step", Integer, nullable=False, default=0),
-    Column("solver_state", JSON),
-    Column("pending_messages", JSON),
+    Column("solver_state", JSON()),
+    Column("pending_messages", JSON()),
     Column("attempt", Integer, nullable=False, default=1),
     Column("current_item_id", ID),
     Column("last_error", Text),
@@ -174,7 +181,7 @@ runs = Table(
     Column("output_tokens", BIGID, nullable=False, default=0),
     Column("cache_read_tokens", BIGID, nullable=False, default=0),
     Column("cache_write_tokens", BIGID, nullable=False, default=0),
-    Column("cost_usd", JSON),
+    Column("cost_usd", JSON()),
     Column("not_before", TS, nullable=False),
     Column("lease_owner", String(64)),
     Column("lease_expires", TS),
@@ -221,7 +228,7 @@ batch_items = Table(
     Column("step", Integer, nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("outcome", String(16)),
-    Column("result", JSON),
+    Column("result", JSON()),
     Column("error", Text),
     Column("applied", Boolean, nullable=False, default=False),
     Column("created_at", TS, nullable=False),

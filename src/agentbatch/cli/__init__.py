@@ -1,0 +1,1 @@
+"""The `agentbatch` command line."""

@@ -1,0 +1,263 @@
+"""`agentbatch agents ...` and `agentbatch blocks ...`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from agentbatch.app import AgentBatch
+from agentbatch.cli.common import (
+    console,
+    database_option,
+    json_option,
+    load_json_file,
+    print_json,
+    with_app,
+)
+from agentbatch.errors import InvalidInput
+
+
+def _parse_block(spec: str) -> dict[str, Any]:
+    label, sep, value = spec.partition("=")
+    if not sep:
+        raise click.BadParameter(f"--block must look like label=value (got {spec!r})")
+    return {"label": label, "value": value}
+
+
+@click.group("agents")
+def agents_group() -> None:
+    """Create, list, show and delete agents."""
+
+
+@agents_group.command("create")
+@click.option("--name", help="Agent name.")
+@click.option(
+    "--model", default=None, help="Model handle provider/model (default scripted/default)."
+)
+@click.option("--system", default=None, help="System prompt.")
+@click.option("--tool", "tools", multiple=True, help="Tool name (repeat). Default: send_message.")
+@click.option("--block", "blocks", multiple=True, help="New private block label=value (repeat).")
+@click.option("--block-id", "block_ids", multiple=True, help="Attach an existing (shared) block.")
+@click.option(
+    "--rules-file", type=click.Path(exists=True, dir_okay=False), help="JSON list of tool rules."
+)
+@click.option(
+    "--autoclear", is_flag=True, help="message_buffer_autoclear: keep no history in context."
+)
+@click.option(
+    "--file", "file_", type=click.Path(exists=True, dir_okay=False), help="Full agent spec as JSON."
+)
+@database_option
+@json_option
+@with_app
+async def create_agent(
+    app: AgentBatch,
+    name: str | None,
+    model: str | None,
+    system: str | None,
+    tools: tuple[str, ...],
+    blocks: tuple[str, ...],
+    block_ids: tuple[str, ...],
+    rules_file: str | None,
+    autoclear: bool,
+    file_: str | None,
+    as_json: bool,
+) -> None:
+    """Create an agent (from flags, or --file with the full spec)."""
+    spec: dict[str, Any] = load_json_file(file_) if file_ else {}
+    if not isinstance(spec, dict):
+        raise InvalidInput("--file must hold one JSON object")
+    if name:
+        spec["name"] = name
+    if model:
+        spec["model"] = model
+    if system:
+        spec["system"] = system
+    if tools:
+        spec["tools"] = list(tools)
+    if blocks:
+        spec["blocks"] = [_parse_block(b) for b in blocks]
+    if block_ids:
+        spec["block_ids"] = list(block_ids)
+    if rules_file:
+        spec["tool_rules"] = load_json_file(rules_file)
+    if autoclear:
+        spec["message_buffer_autoclear"] = True
+    if "name" not in spec:
+        raise InvalidInput("an agent needs a --name")
+    agent = await app.agents.create_agent(app.org_id, spec)
+    if as_json:
+        print_json(agent)
+    else:
+        console.print(
+            f"created agent [bold]{agent['id']}[/bold] ({agent['name']}, {agent['model']})"
+        )
+
+
+@agents_group.command("list")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--after", default=None, help="Cursor: list agents after this id.")
+@database_option
+@json_option
+@with_app
+async def list_agents(app: AgentBatch, limit: int, after: str | None, as_json: bool) -> None:
+    """List agents."""
+    rows = await app.agents.list_agents(app.org_id, limit=limit, after=after)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "name", "model", "tools", "blocks")
+    for a in rows:
+        table.add_row(
+            a["id"],
+            a["name"],
+            a["model"],
+            ", ".join(a["tools"]),
+            ", ".join(b["label"] for b in a["blocks"]),
+        )
+    console.print(table)
+
+
+@agents_group.command("show")
+@click.argument("agent_id")
+@database_option
+@json_option
+@with_app
+async def show_agent(app: AgentBatch, agent_id: str, as_json: bool) -> None:
+    """Show one agent with its memory blocks."""
+    agent = await app.agents.get_agent(app.org_id, agent_id)
+    if as_json:
+        print_json(agent)
+        return
+    console.print(f"[bold]{agent['name']}[/bold] {agent['id']}  model={agent['model']}")
+    console.print(f"tools: {', '.join(agent['tools'])}")
+    if agent["tool_rules"]:
+        console.print(f"rules: {agent['tool_rules']}")
+    for b in agent["blocks"]:
+        console.print(
+            f"[cyan]<{b['label']}>[/cyan] ({len(b['value'])}/{b['limit']}, v{b['version']}) {b['value']}"
+        )
+
+
+@agents_group.command("delete")
+@click.argument("agent_id")
+@database_option
+@with_app
+async def delete_agent(app: AgentBatch, agent_id: str) -> None:
+    """Delete an agent and its history."""
+    await app.agents.delete_agent(app.org_id, agent_id)
+    console.print(f"deleted {agent_id}")
+
+
+@click.group("blocks")
+def blocks_group() -> None:
+    """Create, list, show, update and delete memory blocks (shareable between agents)."""
+
+
+@blocks_group.command("create")
+@click.option("--label", required=True)
+@click.option("--value", default="")
+@click.option("--limit", default=5000, show_default=True)
+@click.option("--description", default="")
+@click.option("--read-only", is_flag=True)
+@database_option
+@json_option
+@with_app
+async def create_block(
+    app: AgentBatch,
+    label: str,
+    value: str,
+    limit: int,
+    description: str,
+    read_only: bool,
+    as_json: bool,
+) -> None:
+    """Create a block (attach it to agents with `agents create --block-id`)."""
+    block = await app.agents.create_block(
+        app.org_id,
+        {
+            "label": label,
+            "value": value,
+            "limit": limit,
+            "description": description,
+            "read_only": read_only,
+        },
+    )
+    if as_json:
+        print_json(block)
+    else:
+        console.print(f"created block [bold]{block['id']}[/bold] ({label})")
+
+
+@blocks_group.command("list")
+@click.option("--label", default=None)
+@click.option("--limit", default=100, show_default=True)
+@click.option("--after", default=None)
+@database_option
+@json_option
+@with_app
+async def list_blocks(
+    app: AgentBatch, label: str | None, limit: int, after: str | None, as_json: bool
+) -> None:
+    """List blocks."""
+    rows = await app.agents.list_blocks(app.org_id, label=label, limit=limit, after=after)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "label", "size", "version", "value")
+    for b in rows:
+        table.add_row(
+            b["id"],
+            b["label"],
+            f"{len(b['value'])}/{b['limit']}",
+            str(b["version"]),
+            b["value"][:60],
+        )
+    console.print(table)
+
+
+@blocks_group.command("show")
+@click.argument("block_id")
+@database_option
+@with_app
+async def show_block(app: AgentBatch, block_id: str) -> None:
+    """Show one block."""
+    print_json(await app.agents.get_block(app.org_id, block_id))
+
+
+@blocks_group.command("update")
+@click.argument("block_id")
+@click.option("--value", default=None)
+@click.option("--limit", default=None, type=int)
+@click.option("--description", default=None)
+@database_option
+@json_option
+@with_app
+async def update_block(
+    app: AgentBatch,
+    block_id: str,
+    value: str | None,
+    limit: int | None,
+    description: str | None,
+    as_json: bool,
+) -> None:
+    """Change a block's value, limit or description."""
+    block = await app.agents.update_block(
+        app.org_id, block_id, {"value": value, "limit": limit, "description": description}
+    )
+    if as_json:
+        print_json(block)
+    else:
+        console.print(f"updated {block_id} (version {block['version']})")
+
+
+@blocks_group.command("delete")
+@click.argument("block_id")
+@database_option
+@with_app
+async def delete_block(app: AgentBatch, block_id: str) -> None:
+    """Delete a block that no agent uses."""
+    await app.agents.delete_block(app.org_id, block_id)
+    console.print(f"deleted {block_id}")

@@ -1,0 +1,97 @@
+"""Shared CLI plumbing: run coroutines, open the store, print errors without tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from agentbatch.app import AgentBatch
+from agentbatch.errors import AgentBatchError, UserError
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+database_option = click.option(
+    "--database-url",
+    envvar="AGENTBATCH_DATABASE_URL",
+    default=None,
+    help="Database URL (default: the SQLite file in $AGENTBATCH_HOME, ~/.agentbatch).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; user errors become a one-line message and exit code 2."""
+    try:
+        return asyncio.run(coro)
+    except UserError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except AgentBatchError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except OSError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+
+
+def with_app(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    """Open the store (migrating the SQLite default) around an async command body."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, database_url: str | None = None, **kwargs: Any) -> T:
+        async def body() -> T:
+            try:
+                app = await AgentBatch.open(database_url)
+            except Exception as exc:
+                if isinstance(exc, AgentBatchError):
+                    raise
+                raise AgentBatchError(f"cannot open the database: {exc}") from exc
+            async with app:
+                return await fn(app, *args, **kwargs)
+
+        return run(body())
+
+    return wrapper
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def load_json_file(path: str) -> Any:
+    """A JSON file, or JSONL (one object per line) when it has several top-level values."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -1,0 +1,133 @@
+"""Entry point: `agentbatch` and its command groups (wiring only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+
+import click
+
+from agentbatch import __version__
+from agentbatch.cli.agents_cmd import agents_group, blocks_group
+from agentbatch.cli.batches_cmd import batches_group
+from agentbatch.cli.common import console, database_option, run, setup_logging
+from agentbatch.cli.tools_cmd import tools_group
+
+
+@click.group()
+@click.version_option(__version__, prog_name="agentbatch")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress at INFO level.")
+def cli(verbose: bool) -> None:
+    """Run many stateful, tool-using LLM agents through providers' batch APIs."""
+    setup_logging(verbose)
+
+
+cli.add_command(agents_group)
+cli.add_command(blocks_group)
+cli.add_command(batches_group)
+cli.add_command(tools_group)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@database_option
+def db_upgrade(database_url: str | None) -> None:
+    """Apply migrations (the SQLite default is upgraded automatically)."""
+    from agentbatch.config import default_database_url
+    from agentbatch.store import migrate
+    from agentbatch.store.db import Database
+
+    async def body() -> str:
+        db = Database(database_url or default_database_url())
+        try:
+            await migrate.upgrade(db)
+            return str(await migrate.current_revision(db))
+        finally:
+            await db.dispose()
+
+    revision = run(body())
+    console.print(f"database at revision {revision}")
+
+
+@cli.command("worker")
+@database_option
+@click.option("--once", is_flag=True, help="Run one round of every pass and exit.")
+def worker(database_url: str | None, once: bool) -> None:
+    """Run a worker: submit, poll, apply, finish, until interrupted (SIGINT/SIGTERM)."""
+    from agentbatch.app import AgentBatch
+
+    async def body() -> None:
+        async with await AgentBatch.open(database_url) as app:
+            w = app.worker()
+            if once:
+                await w.tick()
+                return
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, w.stop)
+            console.print(f"worker {w.ctx.owner} running; Ctrl-C stops it after the current pass")
+            await w.run()
+
+    run(body())
+
+
+@cli.command("bench")
+@click.option("--agents", "n_agents", default=1000, show_default=True)
+@click.option("--steps", default=3, show_default=True)
+@click.option("--provider", default="scripted", show_default=True,
+              type=click.Choice(["scripted", "anthropic-emulator", "openai-emulator"]))
+@click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
+@click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
+@click.option("--database-url", default=None, help="Default: a temporary SQLite file.")
+@click.option("--json", "as_json", is_flag=True)
+def bench(n_agents: int, steps: int, provider: str, custom_tool: bool, calls: int,
+          database_url: str | None, as_json: bool) -> None:
+    """Measure throughput: N agents, one job of K steps (scripted provider, instant batches)."""
+    from agentbatch.bench_report import print_bench, print_sandbox_bench
+
+    if custom_tool:
+        from agentbatch.tools.sandbox.bench import bench_sandbox
+
+        result = run(bench_sandbox(calls))
+        click.echo(json.dumps(result, indent=2)) if as_json else print_sandbox_bench(result)
+        return
+    from agentbatch.bench import BenchConfig, run_bench
+
+    if n_agents < 1 or steps < 1:
+        raise click.BadParameter("--agents and --steps must be at least 1")
+    result = run(run_bench(BenchConfig(agents=n_agents, steps=steps, database_url=database_url,
+                                       provider=provider)))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        print_bench(result)
+
+
+@cli.command("emulate")
+@click.argument("provider", type=click.Choice(["anthropic", "openai"]))
+@click.option("--port", default=8765, show_default=True)
+@click.option("--script", "script_path", default=None, type=click.Path(exists=True, dir_okay=False))
+def emulate(provider: str, port: int, script_path: str | None) -> None:
+    """Serve a protocol-faithful emulator of a provider's batch API on 127.0.0.1."""
+    if provider == "anthropic":
+        from agentbatch.testing.anthropic_emulator import main as serve
+    else:
+        from agentbatch.testing.openai_emulator import main as serve
+    serve(port, script_path)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""`agentbatch tools ...`: custom Python tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from agentbatch.app import AgentBatch
+from agentbatch.cli.common import console, database_option, json_option, print_json, with_app
+
+
+@click.group("tools")
+def tools_group() -> None:
+    """Register and inspect custom Python tools (run in the sandbox)."""
+
+
+@tools_group.command("create")
+@click.option("--file", "file_", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Python source of one function with type hints and a docstring.")
+@click.option("--env", "env", multiple=True, help="NAME=value visible to the tool (repeat).")
+@click.option("--requirement", "requirements", multiple=True, help="pip requirement (repeat).")
+@click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per call.")
+@click.option("--memory-mb", type=int, default=None)
+@database_option
+@json_option
+@with_app
+async def create_tool(app: AgentBatch, file_: str, env: tuple[str, ...], requirements: tuple[str, ...],
+                      timeout_s: float | None, memory_mb: int | None, as_json: bool) -> None:
+    """Register a tool; its JSON schema is derived from the function's hints and docstring."""
+    env_map = {}
+    for item in env:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"--env must look like NAME=value (got {item!r})")
+        env_map[name] = value
+    tool = await app.tools.create_tool(app.org_id, {
+        "source": Path(file_).read_text(encoding="utf-8"), "env": env_map,
+        "requirements": list(requirements), "timeout_s": timeout_s, "memory_mb": memory_mb})
+    if as_json:
+        print_json(tool)
+    else:
+        console.print(f"created tool [bold]{tool['name']}[/bold]: {tool['description']}")
+
+
+@tools_group.command("list")
+@database_option
+@json_option
+@with_app
+async def list_tools(app: AgentBatch, as_json: bool) -> None:
+    """List built-in and custom tools."""
+    rows = await app.tools.list_tools(app.org_id)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "kind", "description")
+    for t in rows:
+        kind = "built-in" if (t["settings"] or {}).get("builtin") else "custom"
+        table.add_row(t["name"], kind, t["description"][:80])
+    console.print(table)
+
+
+@tools_group.command("show")
+@click.argument("name")
+@database_option
+@with_app
+async def show_tool(app: AgentBatch, name: str) -> None:
+    """Show a tool with its schema."""
+    print_json(await app.tools.get_tool(app.org_id, name))
+
+
+@tools_group.command("delete")
+@click.argument("name")
+@database_option
+@with_app
+async def delete_tool(app: AgentBatch, name: str) -> None:
+    """Delete a custom tool no agent uses."""
+    await app.tools.delete_tool(app.org_id, name)
+    console.print(f"deleted {name}")
