@@ -145,16 +145,18 @@ def resolve_step(
 
     if terminal:
         return _finish(out, "terminal_tool")
-    if steps_done >= max_steps:
-        return _finish(out, "max_steps")
     missing = rules.missing_before_exit(out.state)
     if out.failed_calls:
-        return _continue(out, "The last tool call failed; see its result and try again.")
-    if forced or heartbeat:
-        return _continue(out, "Function called with request_heartbeat=true, returning control.")
-    if missing:
-        return _continue(out, f"You must call {', '.join(missing)} before you finish.")
-    return _finish(out, "end_turn")
+        reason = "The last tool call failed; see its result and try again."
+    elif forced or heartbeat:
+        reason = "Function called with request_heartbeat=true, returning control."
+    elif missing:
+        reason = f"You must call {', '.join(missing)} before you finish."
+    else:
+        return _finish(out, "end_turn")
+    if steps_done >= max_steps:
+        return _finish(out, "max_steps")
+    return _continue(out, reason)
 
 
 def _text_answer(
