@@ -158,7 +158,7 @@ async def _prefill_async(ctx: RuntimeContext, by_id: dict[str, ItemResult],
                 _resolve(item_id, run, agent, loaded.catalog(org_id), loaded.ws, result,
                          jobs[item.job_id].max_steps, async_results, done)
             except ResultPending as p:
-                pending.append(((item_id, p.call), agent, loaded.customs.get(org_id, {}).get(p.call.name), p.args))
+                pending.append(((item_id, p.call), agent, loaded.customs.get(org_id, {}).get(p.call.name), p.arguments))
         if not pending:
             return
         import asyncio
@@ -263,7 +263,7 @@ async def _apply_in_txn(ctx: RuntimeContext, conn: Any, by_id: dict[str, ItemRes
                     break
                 except ResultPending as p:  # state moved since the snapshot: run it now
                     tool = loaded.customs.get(org_id, {}).get(p.call.name)
-                    async_results[(item_id, p.call)] = await _run_async(ctx, loaded.ws, agent, tool, p.call, p.args)
+                    async_results[(item_id, p.call)] = await _run_async(ctx, loaded.ws, agent, tool, p.call, p.arguments)
             if outcome is None:
                 run_updates.append(_failed_run(run.id, "tool calls could not be resolved", now))
                 stats.failed += 1

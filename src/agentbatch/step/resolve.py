@@ -34,7 +34,7 @@ class ResultPending(Exception):
     def __init__(self, call: ToolCall, args: dict[str, Any]) -> None:
         super().__init__(call.name)
         self.call = call
-        self.args = args
+        self.arguments = args
 
 
 @dataclass(slots=True)
