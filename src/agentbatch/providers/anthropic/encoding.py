@@ -1,0 +1,218 @@
+"""A neutral ``ModelRequest`` as Anthropic Messages API ``params`` that the API accepts.
+
+Prompt caching: the system prompt is one text block and the last tool carries a
+``cache_control`` breakpoint with the 1-hour ttl (batches outlive 5 minutes), so every
+request of an agent (and every agent with the same tools) shares the cached prefix.
+
+History rules the API enforces, and how they are met:
+- turns alternate, starting with ``user``: consecutive messages of one role are merged into
+  one turn; tool results and a following user message (a heartbeat) become one user turn,
+  ``tool_result`` blocks first; a window that starts with an assistant turn gets a short
+  user turn in front;
+- every ``tool_use`` is answered in the next user turn: a call without a stored result gets
+  an ``is_error`` result; a result without its call becomes a text block;
+- ``tool_use`` ids stay the provider's own, verbatim (characters outside ``[A-Za-z0-9_-]``
+  and repeats are rewritten consistently);
+- reasoning is replayed only with its signature (the API verifies it); unsigned reasoning
+  is dropped;
+- arguments that are not a JSON object are sent as ``{"INVALID_JSON": "<text>"}``;
+- ``metadata.user_id`` is the agent's id (opaque; lets the provider attribute requests);
+- blank text is never sent; tools used in the history stay declared (the API refuses
+  ``tool_use`` blocks without tools) and ``tool_choice: none`` keeps the tools, so the
+  cached prefix stays the same.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from agentbatch.domain.messages import Message, ToolCall
+from agentbatch.domain.model_io import ModelRequest
+
+CACHE_1H = {"type": "ephemeral", "ttl": "1h"}
+OPENING = "(earlier messages omitted)"
+NO_RESULT = "(no result: this tool call was not executed)"
+_BAD_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+
+Block = dict[str, Any]
+
+
+def encode_params(request: ModelRequest) -> dict[str, Any]:
+    messages, used_tools = encode_messages(request.messages)
+    params: dict[str, Any] = {"model": request.model, "max_tokens": max(1, request.max_tokens)}
+    if request.system.strip():
+        params["system"] = [
+            {"type": "text", "text": request.system, "cache_control": dict(CACHE_1H)}
+        ]
+    tools: list[dict[str, Any]] = [
+        {"name": t.name, "description": t.description, "input_schema": _schema(t.parameters)}
+        for t in request.tools
+    ]
+    choice = request.tool_choice
+    declared = {str(t["name"]) for t in tools}
+    missing = [name for name in used_tools if name not in declared]
+    if missing and not tools:
+        # the history has tool calls but no tool is offered now: declare them, never call
+        tools = [{"name": n, "input_schema": {"type": "object"}} for n in missing]
+        choice = "none"
+    if tools:
+        tools[-1]["cache_control"] = dict(CACHE_1H)
+        params["tools"] = tools
+        params["tool_choice"] = _tool_choice(choice, declared)
+    params["messages"] = messages
+    if request.agent_id:
+        params["metadata"] = {"user_id": request.agent_id[:256]}  # an opaque id, per agent
+    if request.temperature is not None:
+        params["temperature"] = min(1.0, max(0.0, float(request.temperature)))
+    thinking = request.options.get("thinking")
+    if isinstance(thinking, dict):
+        params["thinking"] = dict(thinking)
+        if thinking.get("type") in ("enabled", "adaptive"):
+            params.pop("temperature", None)  # the API allows only the default with thinking
+    return params
+
+
+def _schema(parameters: Any) -> dict[str, Any]:
+    schema = dict(parameters or {})
+    if schema.get("type") != "object":
+        schema = {"type": "object", "properties": schema.get("properties", {})}
+    return schema
+
+
+def _tool_choice(choice: str, names: set[str]) -> dict[str, Any]:
+    if choice == "required":
+        return {"type": "any"}
+    if choice == "none":
+        return {"type": "none"}
+    if choice in names:
+        return {"type": "tool", "name": choice}
+    return {"type": "auto"}
+
+
+def tool_input(arguments: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {"INVALID_JSON": arguments}
+
+
+def encode_messages(history: Iterable[Message]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Alternating turns for ``history`` and the tool names its calls use."""
+    turns: list[dict[str, Any]] = []
+    pending: dict[str, str] = {}  # stored call id -> wire id, of the last assistant turn
+    seen_ids: set[str] = set()
+    used: list[str] = []
+    for msg in history:
+        if msg.role == "assistant":
+            merge = bool(turns) and turns[-1]["role"] == "assistant"
+            blocks, ids = _assistant_blocks(msg, seen_ids, merge=merge)
+            pending = {**pending, **ids} if merge else ids
+            used.extend(c.name for c in msg.tool_calls if c.name not in used)
+            _append(turns, "assistant", blocks)
+        elif msg.role == "tool":
+            wire_id = pending.pop(msg.tool_call_id or "", None)
+            if wire_id is None:  # its call is not in the window: keep the text
+                _append(
+                    turns, "user", _text_block(f"[tool result{_named(msg)}] {msg.content or ''}")
+                )
+            else:
+                _append(turns, "user", [_tool_result(wire_id, msg.content, msg.is_error)])
+        else:
+            _append(turns, "user", _text_block(msg.content))
+    return _finish(turns), used
+
+
+def _named(msg: Message) -> str:
+    return f" {msg.name}" if msg.name else ""
+
+
+def _assistant_blocks(
+    msg: Message, seen: set[str], *, merge: bool
+) -> tuple[list[Block], dict[str, str]]:
+    blocks: list[Block] = []
+    if not (msg.content and msg.content.strip()) and not msg.tool_calls:
+        return [], {}  # nothing to replay (reasoning alone is not a turn)
+    if msg.reasoning and msg.reasoning_signature and not merge:
+        blocks.append(
+            {"type": "thinking", "thinking": msg.reasoning, "signature": msg.reasoning_signature}
+        )
+    blocks.extend(_text_block(msg.content))
+    ids: dict[str, str] = {}
+    for call in msg.tool_calls:
+        wire_id = _wire_id(call, seen)
+        ids[call.id] = wire_id
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": wire_id,
+                "name": call.name,
+                "input": tool_input(call.arguments),
+            }
+        )
+    return blocks, ids
+
+
+def _wire_id(call: ToolCall, seen: set[str]) -> str:
+    base = _BAD_ID_CHARS.sub("_", call.id) or "toolu"
+    wire_id, n = base, 1
+    while wire_id in seen:
+        n += 1
+        wire_id = f"{base}_{n}"
+    seen.add(wire_id)
+    return wire_id
+
+
+def _text_block(text: str | None) -> list[Block]:
+    return [{"type": "text", "text": text}] if text and text.strip() else []
+
+
+def _tool_result(wire_id: str, content: str | None, is_error: bool) -> Block:
+    block: Block = {"type": "tool_result", "tool_use_id": wire_id, "is_error": bool(is_error)}
+    if content and content.strip():
+        block["content"] = content
+    return block
+
+
+def _append(turns: list[dict[str, Any]], role: str, blocks: list[Block]) -> None:
+    if not blocks:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"].extend(blocks)
+    else:
+        turns.append({"role": role, "content": list(blocks)})
+
+
+def _finish(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Answer unanswered calls, put tool results first, open with a user turn."""
+    out: list[dict[str, Any]] = []
+    for i, turn in enumerate(turns):
+        if turn["role"] == "user":
+            blocks = turn["content"]
+            blocks.sort(key=lambda b: b["type"] != "tool_result")  # stable: results first
+            out.append(turn)
+            continue
+        if not out:
+            out.append({"role": "user", "content": [{"type": "text", "text": OPENING}]})
+        out.append(turn)
+        call_ids = [b["id"] for b in turn["content"] if b["type"] == "tool_use"]
+        following = turns[i + 1] if i + 1 < len(turns) else None
+        answered = {
+            b.get("tool_use_id")
+            for b in (following or {}).get("content", [])
+            if b["type"] == "tool_result"
+        }
+        missing = [_tool_result(c, NO_RESULT, True) for c in call_ids if c not in answered]
+        if missing and following is not None:
+            following["content"][:0] = missing
+        elif missing:
+            out.append({"role": "user", "content": missing})
+    if not out:
+        out.append({"role": "user", "content": [{"type": "text", "text": OPENING}]})
+    last = out[-1]
+    if last["role"] == "assistant" and last["content"][-1]["type"] == "text":
+        last["content"][-1]["text"] = last["content"][-1]["text"].rstrip()
+    return out

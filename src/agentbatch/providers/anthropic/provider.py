@@ -1,0 +1,165 @@
+"""``AnthropicBatchProvider``: the Message Batches API through the official ``anthropic`` SDK.
+
+The SDK's own retries are off (``max_retries=0``): the runtime retries centrally, so every
+SDK failure becomes a ``ProviderError`` that says whether another try may help and how long
+the provider asked to wait (``retry-after-ms`` / ``retry-after``). A batch the provider does
+not know (404) is ``UnknownBatch``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anthropic
+
+from agentbatch.domain.model_io import ItemResult, ModelRequest
+from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
+from agentbatch.providers.anthropic.decoding import decode_line
+from agentbatch.providers.anthropic.encoding import encode_params
+from agentbatch.providers.base import BatchLimits, PollResult
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The wait the provider asked for, in seconds (``retry-after-ms`` wins)."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None
+
+
+def map_error(exc: Exception, action: str, handle: str | None = None) -> ProviderError:
+    """An SDK exception as the runtime's ProviderError (never includes credentials)."""
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        body: dict[str, Any] = exc.body if isinstance(exc.body, dict) else {}
+        nested = body.get("error")
+        detail: dict[str, Any] = nested if isinstance(nested, dict) else {}
+        text = f"anthropic {action}: HTTP {status} {detail.get('type', '')}: {detail.get('message', exc.message)}"
+        if status == 404 and handle is not None:
+            return UnknownBatch(f"anthropic has no batch {handle!r} ({text})")
+        retryable = status in RETRYABLE_STATUS or status >= 500
+        return ProviderError(
+            text, retryable=retryable, retry_after=retry_after_seconds(exc.response.headers)
+        )
+    if isinstance(exc, anthropic.APIConnectionError):
+        return ProviderError(f"anthropic {action}: {type(exc).__name__}: {exc}", retryable=True)
+    return ProviderError(f"anthropic {action}: {type(exc).__name__}: {exc}", retryable=False)
+
+
+class AnthropicBatchProvider:
+    """Anthropic Message Batches. ``api_key`` / ``base_url`` default to ``ANTHROPIC_API_KEY``
+    / ``ANTHROPIC_BASE_URL``; the client is made on first use (a missing key is a
+    ``ConfigError`` then, not at construction)."""
+
+    name = "anthropic"
+    limits = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout_s: float = 120.0,
+        delete_on_cleanup: bool = False,
+        client: anthropic.AsyncAnthropic | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._timeout_s = timeout_s
+        self._delete_on_cleanup = delete_on_cleanup
+        self._client = client
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        if self._client is None:
+            key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
+            if not key:
+                raise ConfigError("anthropic/ models need an API key: set ANTHROPIC_API_KEY")
+            base_url = self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+            self._client = anthropic.AsyncAnthropic(
+                api_key=key, base_url=base_url, max_retries=0, timeout=self._timeout_s
+            )
+        return self._client
+
+    def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
+        return {"custom_id": custom_id, "params": encode_params(request)}
+
+    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+        try:
+            batch = await self.client.messages.batches.create(requests=list(entries))  # type: ignore[arg-type]
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "create batch") from exc
+        log.info(
+            "anthropic batch created",
+            extra={"batch_id": batch.id, "model": model, "requests": len(entries)},
+        )
+        return batch.id
+
+    async def poll(self, handle: str) -> PollResult:
+        try:
+            batch = await self.client.messages.batches.retrieve(handle)
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "retrieve batch", handle) from exc
+        counts = {
+            k: int(v) for k, v in batch.request_counts.to_dict().items() if isinstance(v, int)
+        }
+        return PollResult(
+            ended=batch.processing_status == "ended", status=batch.processing_status, counts=counts
+        )
+
+    async def results(self, handle: str) -> AsyncIterator[ItemResult]:
+        try:
+            decoder = await self.client.messages.batches.results(handle)
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "read results", handle) from exc
+        try:
+            async for line in decoder:
+                yield decode_line(line.to_dict())
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "read results", handle) from exc
+        except Exception as exc:  # the stream broke off (transport error) or a line was cut
+            raise ProviderError(
+                f"anthropic read results: {type(exc).__name__}: {exc}", retryable=True
+            ) from exc
+        finally:
+            await decoder.close()
+
+    async def cancel(self, handle: str) -> None:
+        try:
+            await self.client.messages.batches.cancel(handle)
+        except anthropic.BadRequestError as exc:  # already ended: nothing to cancel
+            log.info("anthropic cancel ignored", extra={"batch_id": handle, "reason": exc.message})
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "cancel batch", handle) from exc
+
+    async def cleanup(self, handle: str) -> None:
+        """Results stay at Anthropic for 29 days; delete them now only if asked to."""
+        if not self._delete_on_cleanup:
+            return
+        try:
+            await self.client.messages.batches.delete(handle)
+        except anthropic.NotFoundError:
+            return
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "delete batch", handle) from exc
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
