@@ -21,13 +21,20 @@ from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.providers.scripted import ScriptedProvider
 from agentbatch.testing.recording import RecordingProvider
 
-PG_BASE = os.environ.get("AGENTBATCH_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+PG_BASE = os.environ.get(
+    "AGENTBATCH_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def fast_settings(**overrides: Any) -> RuntimeSettings:
     values: dict[str, Any] = {
-        "send_delay_s": 0.0, "poll_interval_s": 0.0, "idle_sleep_s": 0.01, "retry_backoff_s": 0.0,
-        "provider_backoff_s": 0.0, "chunk_size": 100, "lease_s": 60.0,
+        "send_delay_s": 0.0,
+        "poll_interval_s": 0.0,
+        "idle_sleep_s": 0.01,
+        "retry_backoff_s": 0.0,
+        "provider_backoff_s": 0.0,
+        "chunk_size": 100,
+        "lease_s": 60.0,
     }
     values.update(overrides)
     return RuntimeSettings(**values)
@@ -73,9 +80,12 @@ async def _truncate(url: str) -> None:
 
     db = Database(url)
     async with db.write() as conn:
-        await conn.execute(text(
-            "TRUNCATE batch_items, provider_batches, runs, batch_jobs, messages, agent_blocks, "
-            "blocks, agents, tools, api_keys, organizations CASCADE"))
+        await conn.execute(
+            text(
+                "TRUNCATE batch_items, provider_batches, runs, batch_jobs, messages, agent_blocks, "
+                "blocks, agents, tools, api_keys, organizations CASCADE"
+            )
+        )
     await db.dispose()
 
 
@@ -104,7 +114,9 @@ def recorder(_home: Path) -> RecordingProvider:
 @pytest.fixture
 async def app(database_url: str, recorder: RecordingProvider) -> AsyncIterator[AgentBatch]:
     registry = ProviderRegistry({"scripted": recorder})
-    ab = await AgentBatch.open(database_url, settings=fast_settings(), registry=registry, upgrade=True)
+    ab = await AgentBatch.open(
+        database_url, settings=fast_settings(), registry=registry, upgrade=True
+    )
     try:
         yield ab
     finally:

@@ -16,13 +16,26 @@ async def make_agents(app: AgentBatch, n: int, **spec: Any) -> list[str]:
     return ids
 
 
-async def run_job(app: AgentBatch, agent_ids: list[str], *, script: list[dict[str, Any]] | None = None,
-                  messages: Any = "hello", timeout_s: float = 60, **job: Any) -> dict[str, Any]:
+async def run_job(
+    app: AgentBatch,
+    agent_ids: list[str],
+    *,
+    script: list[dict[str, Any]] | None = None,
+    messages: Any = "hello",
+    timeout_s: float = 60,
+    **job: Any,
+) -> dict[str, Any]:
     options = dict(job.pop("options", {}))
     if script is not None:
         options["script"] = script
-    created = await app.jobs.create_job(app.org_id, {
-        "requests": [{"agent_id": a, "messages": messages} for a in agent_ids], "options": options, **job})
+    created = await app.jobs.create_job(
+        app.org_id,
+        {
+            "requests": [{"agent_id": a, "messages": messages} for a in agent_ids],
+            "options": options,
+            **job,
+        },
+    )
     return await app.run_job(created["id"], timeout_s=timeout_s)
 
 

@@ -1,9 +1,9 @@
 """The Python API: every operation in-process and async, for notebooks and scripts.
 
-    async with await AgentBatch.open() as ab:
-        agent = await ab.agents.create_agent(ab.org_id, {"name": "a", "model": "scripted/x"})
-        job = await ab.jobs.create_job(ab.org_id, {"requests": [...]})
-        await ab.run_job(job["id"])
+async with await AgentBatch.open() as ab:
+    agent = await ab.agents.create_agent(ab.org_id, {"name": "a", "model": "scripted/x"})
+    job = await ab.jobs.create_job(ab.org_id, {"requests": [...]})
+    await ab.run_job(job["id"])
 """
 
 from __future__ import annotations
@@ -47,11 +47,17 @@ async def ensure_schema(db: Database, *, upgrade: bool) -> None:
     )
 
 
-async def ensure_org(db: Database, org_id: str, name: str | None = None, clock: Clock = utcnow) -> None:
+async def ensure_org(
+    db: Database, org_id: str, name: str | None = None, clock: Clock = utcnow
+) -> None:
     async with db.write() as conn:
-        found = (await conn.execute(select(organizations.c.id).where(organizations.c.id == org_id))).first()
+        found = (
+            await conn.execute(select(organizations.c.id).where(organizations.c.id == org_id))
+        ).first()
         if found is None:
-            await conn.execute(insert(organizations).values(id=org_id, name=name or org_id, created_at=clock()))
+            await conn.execute(
+                insert(organizations).values(id=org_id, name=name or org_id, created_at=clock())
+            )
 
 
 class AgentBatch:
@@ -73,7 +79,9 @@ class AgentBatch:
         self.tool_executor = tools or ToolExecutor(size=self.settings.tool_concurrency)
         self.agents = AgentService(db, clock)
         self.tools = ToolService(db, clock)
-        self.jobs = JobService(db, self.registry, max_attempts=self.settings.max_attempts, clock=clock)
+        self.jobs = JobService(
+            db, self.registry, max_attempts=self.settings.max_attempts, clock=clock
+        )
 
     @classmethod
     async def open(
@@ -97,8 +105,11 @@ class AgentBatch:
 
     def runtime(self, **overrides: Any) -> RuntimeContext:
         fields: dict[str, Any] = {
-            "db": self.db, "registry": self.registry, "settings": self.settings,
-            "clock": self.clock, "tools": self.tool_executor,
+            "db": self.db,
+            "registry": self.registry,
+            "settings": self.settings,
+            "clock": self.clock,
+            "tools": self.tool_executor,
         }
         fields.update(overrides)
         return RuntimeContext(**fields)
@@ -120,6 +131,9 @@ class AgentBatch:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()

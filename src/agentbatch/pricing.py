@@ -46,7 +46,8 @@ class PriceTable:
             data = json.loads(Path(source).read_text())
             for model, p in data.items():
                 prices[model] = Price(
-                    float(p["input"]), float(p["output"]),
+                    float(p["input"]),
+                    float(p["output"]),
                     float(p.get("cache_read", p["input"] * 0.1)),
                     float(p.get("cache_write", p["input"] * 1.25)),
                     float(p.get("batch_discount", 0.5)),
@@ -66,8 +67,12 @@ class PriceTable:
                 continue
             inp, out = int(row.input_tokens or 0), int(row.output_tokens or 0)
             cr, cw = int(row.cache_read_tokens or 0), int(row.cache_write_tokens or 0)
-            list_cost = (inp * price.input + out * price.output + cr * price.cache_read
-                         + cw * price.cache_write) / 1e6
+            list_cost = (
+                inp * price.input
+                + out * price.output
+                + cr * price.cache_read
+                + cw * price.cache_write
+            ) / 1e6
             no_cache = ((inp + cr + cw) * price.input + out * price.output) / 1e6
             factor = 1.0 - price.batch_discount
             total += list_cost * factor

@@ -12,7 +12,9 @@ from tests.helpers import history, kinds, make_agents, run_job
 REPLY = {"tool": "send_message", "args": {"message": "ok"}, "heartbeat": False}
 
 
-async def test_errored_and_expired_items_are_retried_then_succeed(app: AgentBatch, recorder: RecordingProvider) -> None:
+async def test_errored_and_expired_items_are_retried_then_succeed(
+    app: AgentBatch, recorder: RecordingProvider
+) -> None:
     ids = await make_agents(app, 4)
     script = [{**REPLY, "fail": ["errored", "expired"]}]
     job = await run_job(app, ids, script=script, max_steps=2)
@@ -32,7 +34,9 @@ async def test_item_that_keeps_failing_fails_only_its_run(app: AgentBatch) -> No
     assert job["runs"]["completed"] == 3 and job["runs"]["failed"] == 1
     [failed] = await app.jobs.job_runs(None, job["id"], status="failed")
     assert failed["agent_id"] == bad
-    assert "scripted failure" in failed["last_error"] and "after 3 attempt(s)" in failed["last_error"]
+    assert (
+        "scripted failure" in failed["last_error"] and "after 3 attempt(s)" in failed["last_error"]
+    )
     assert kinds(await history(app, job["id"], bad)) == ["input"]  # no half-applied step
 
 
@@ -46,14 +50,26 @@ async def test_bad_job_input_is_rejected_and_changes_nothing(app: AgentBatch) ->
     [a, b] = await make_agents(app, 2)
     cases = [
         ({"requests": []}, "requests must not be empty"),
-        ({"requests": [{"agent_id": a, "messages": "x"}, {"agent_id": a, "messages": "y"}]}, "duplicate agent"),
+        (
+            {"requests": [{"agent_id": a, "messages": "x"}, {"agent_id": a, "messages": "y"}]},
+            "duplicate agent",
+        ),
         ({"requests": [{"agent_id": "agent-nope", "messages": "x"}]}, "unknown agent id"),
         ({"requests": [{"agent_id": a, "messages": []}]}, "messages must be a non-empty list"),
-        ({"requests": [{"agent_id": a, "messages": [{"role": "system", "content": "x"}]}]}, "must be 'user'"),
-        ({"requests": [{"agent_id": a, "messages": [{"role": "user", "content": 3}]}]}, "non-empty string"),
+        (
+            {"requests": [{"agent_id": a, "messages": [{"role": "system", "content": "x"}]}]},
+            "must be 'user'",
+        ),
+        (
+            {"requests": [{"agent_id": a, "messages": [{"role": "user", "content": 3}]}]},
+            "non-empty string",
+        ),
         ({"requests": [{"agent_id": a}]}, "messages"),
         ({"requests": [{"agent_id": a, "messages": "x"}], "max_steps": 0}, "max_steps"),
-        ({"requests": [{"agent_id": a, "messages": "x"}], "options": {"script": [{"nope": 1}]}}, "script"),
+        (
+            {"requests": [{"agent_id": a, "messages": "x"}], "options": {"script": [{"nope": 1}]}},
+            "script",
+        ),
     ]
     for body, needle in cases:
         with pytest.raises(InvalidInput, match=needle):
@@ -64,9 +80,19 @@ async def test_bad_job_input_is_rejected_and_changes_nothing(app: AgentBatch) ->
 async def test_bad_agent_input_is_rejected(app: AgentBatch) -> None:
     bad = [
         ({"name": "x", "tools": ["send_message", "nope"]}, "unknown tool"),
-        ({"name": "x", "tool_rules": [{"type": "child", "tool": "send_message", "children": ["rethink_memory"]}]},
-         "does not have: rethink_memory"),
-        ({"name": "x", "tool_rules": [{"type": "sometimes", "tool": "send_message"}]}, "unknown tool rule type"),
+        (
+            {
+                "name": "x",
+                "tool_rules": [
+                    {"type": "child", "tool": "send_message", "children": ["rethink_memory"]}
+                ],
+            },
+            "does not have: rethink_memory",
+        ),
+        (
+            {"name": "x", "tool_rules": [{"type": "sometimes", "tool": "send_message"}]},
+            "unknown tool rule type",
+        ),
         ({"name": "x", "model": "nomodel"}, "provider/model"),
         ({"name": "x", "model": "acme/x"}, "unknown provider"),
         ({"name": "x", "blocks": [{"label": "a", "value": "xxx", "limit": 2}]}, "over its limit"),
@@ -89,12 +115,27 @@ async def test_agent_in_a_running_job_cannot_join_another(app: AgentBatch) -> No
 
 
 async def test_cancel_mid_job_leaves_consistent_state(app: AgentBatch) -> None:
-    ids = await make_agents(app, 5, blocks=[{"label": "human", "value": ""}],
-                            tools=["send_message", "core_memory_append"])
-    script = [{"tool": "core_memory_append", "args": {"label": "human", "content": "s{step}"}, "heartbeat": True}] * 5
-    job = await app.jobs.create_job(app.org_id, {
-        "requests": [{"agent_id": a, "messages": "go"} for a in ids], "max_steps": 5,
-        "options": {"script": script, "polls": 3}})
+    ids = await make_agents(
+        app,
+        5,
+        blocks=[{"label": "human", "value": ""}],
+        tools=["send_message", "core_memory_append"],
+    )
+    script = [
+        {
+            "tool": "core_memory_append",
+            "args": {"label": "human", "content": "s{step}"},
+            "heartbeat": True,
+        }
+    ] * 5
+    job = await app.jobs.create_job(
+        app.org_id,
+        {
+            "requests": [{"agent_id": a, "messages": "go"} for a in ids],
+            "max_steps": 5,
+            "options": {"script": script, "polls": 3},
+        },
+    )
     worker = app.worker()
     for _ in range(3):  # submit, then poll while the batch stays in progress
         await worker.tick()

@@ -9,18 +9,34 @@ from agentbatch.testing.recording import RecordingProvider
 from tests.helpers import history, kinds, make_agents, run_job
 
 THREE_STEPS = [
-    {"tool": "core_memory_append", "args": {"label": "human", "content": "likes {input}"}, "heartbeat": True},
-    {"tool": "core_memory_append", "args": {"label": "team", "content": "{agent_id} checked in"},
-     "heartbeat": True, "reasoning": "sharing with the team"},
+    {
+        "tool": "core_memory_append",
+        "args": {"label": "human", "content": "likes {input}"},
+        "heartbeat": True,
+    },
+    {
+        "tool": "core_memory_append",
+        "args": {"label": "team", "content": "{agent_id} checked in"},
+        "heartbeat": True,
+        "reasoning": "sharing with the team",
+    },
     {"tool": "send_message", "args": {"message": "Noted, thanks!"}, "heartbeat": False},
 ]
 
 
-async def test_three_step_job_over_fifty_agents(app: AgentBatch, recorder: RecordingProvider) -> None:
-    shared = await app.agents.create_block(app.org_id, {"label": "team", "value": "Team log:", "limit": 20000})
+async def test_three_step_job_over_fifty_agents(
+    app: AgentBatch, recorder: RecordingProvider
+) -> None:
+    shared = await app.agents.create_block(
+        app.org_id, {"label": "team", "value": "Team log:", "limit": 20000}
+    )
     ids = await make_agents(
-        app, 50, blocks=[{"label": "human", "value": "", "limit": 500}], block_ids=[shared["id"]],
-        tools=["send_message", "core_memory_append"])
+        app,
+        50,
+        blocks=[{"label": "human", "value": "", "limit": 500}],
+        block_ids=[shared["id"]],
+        tools=["send_message", "core_memory_append"],
+    )
     job = await run_job(app, ids, script=THREE_STEPS, messages="green tea", max_steps=3)
 
     assert job["status"] == "completed"
@@ -30,9 +46,15 @@ async def test_three_step_job_over_fifty_agents(app: AgentBatch, recorder: Recor
     for agent_id in ids:
         msgs = await history(app, job["id"], agent_id)
         assert kinds(msgs) == [
-            "input", "assistant", "tool", "heartbeat",
-            "assistant", "tool", "heartbeat",
-            "assistant", "tool",
+            "input",
+            "assistant",
+            "tool",
+            "heartbeat",
+            "assistant",
+            "tool",
+            "heartbeat",
+            "assistant",
+            "tool",
         ]
         assert msgs[0]["content"] == "green tea"
         # tool results pair with the provider's call ids, and every call succeeded
@@ -67,16 +89,22 @@ async def test_three_step_job_over_fifty_agents(app: AgentBatch, recorder: Recor
 
 
 async def test_text_answer_and_failed_calls_do_not_crash(app: AgentBatch) -> None:
-    ids = await make_agents(app, 3, blocks=[{"label": "human", "value": "", "limit": 20}],
-                            tools=["send_message", "core_memory_append"])
+    ids = await make_agents(
+        app,
+        3,
+        blocks=[{"label": "human", "value": "", "limit": 20}],
+        tools=["send_message", "core_memory_append"],
+    )
     script = [
-        {"tool_calls": [
-            {"tool": "core_memory_append", "raw_arguments": "{not json"},
-            {"tool": "web_search", "args": {"q": "x"}},
-            {"tool": "core_memory_append", "args": {"label": "nope", "content": "x"}},
-            {"tool": "core_memory_append", "args": {"label": "human"}},
-            {"tool": "core_memory_append", "args": {"label": "human", "content": "x" * 50}},
-        ]},
+        {
+            "tool_calls": [
+                {"tool": "core_memory_append", "raw_arguments": "{not json"},
+                {"tool": "web_search", "args": {"q": "x"}},
+                {"tool": "core_memory_append", "args": {"label": "nope", "content": "x"}},
+                {"tool": "core_memory_append", "args": {"label": "human"}},
+                {"tool": "core_memory_append", "args": {"label": "human", "content": "x" * 50}},
+            ]
+        },
         {"text": "Plain answer, no tools."},
     ]
     job = await run_job(app, ids, script=script, max_steps=5)
@@ -101,15 +129,29 @@ async def test_text_answer_and_failed_calls_do_not_crash(app: AgentBatch) -> Non
 
 async def test_bulk_memory_tool_does_not_drop_other_agents_calls(app: AgentBatch) -> None:
     """Seed pitfall 2: one agent's rethink_memory must not swallow others' tool calls."""
-    rethinker = await make_agents(app, 1, blocks=[{"label": "human", "value": "old"}],
-                                  tools=["send_message", "rethink_memory"],
-                                  model_settings={"script": [
-                                      {"tool": "rethink_memory", "args": {"target_block_label": "human",
-                                                                          "new_memory": "new"}}]})
-    others = await make_agents(app, 4, blocks=[{"label": "human", "value": ""}],
-                               tools=["send_message", "core_memory_append"],
-                               model_settings={"script": [
-                                   {"tool": "core_memory_append", "args": {"label": "human", "content": "a"}}]})
+    rethinker = await make_agents(
+        app,
+        1,
+        blocks=[{"label": "human", "value": "old"}],
+        tools=["send_message", "rethink_memory"],
+        model_settings={
+            "script": [
+                {
+                    "tool": "rethink_memory",
+                    "args": {"target_block_label": "human", "new_memory": "new"},
+                }
+            ]
+        },
+    )
+    others = await make_agents(
+        app,
+        4,
+        blocks=[{"label": "human", "value": ""}],
+        tools=["send_message", "core_memory_append"],
+        model_settings={
+            "script": [{"tool": "core_memory_append", "args": {"label": "human", "content": "a"}}]
+        },
+    )
     job = await run_job(app, rethinker + others, max_steps=1)
     assert job["runs"]["completed"] == 5
     assert (await app.agents.get_agent(app.org_id, rethinker[0]))["blocks"][0]["value"] == "new"
@@ -117,10 +159,23 @@ async def test_bulk_memory_tool_does_not_drop_other_agents_calls(app: AgentBatch
         assert (await app.agents.get_agent(app.org_id, agent_id))["blocks"][0]["value"] == "a"
 
 
-async def test_autoclear_agent_keeps_memory_but_not_context(app: AgentBatch, recorder: RecordingProvider) -> None:
-    [agent_id] = await make_agents(app, 1, blocks=[{"label": "human", "value": ""}],
-                                   tools=["send_message", "core_memory_append"], message_buffer_autoclear=True)
-    script = [{"tool": "core_memory_append", "args": {"label": "human", "content": "{input}"}, "heartbeat": False}]
+async def test_autoclear_agent_keeps_memory_but_not_context(
+    app: AgentBatch, recorder: RecordingProvider
+) -> None:
+    [agent_id] = await make_agents(
+        app,
+        1,
+        blocks=[{"label": "human", "value": ""}],
+        tools=["send_message", "core_memory_append"],
+        message_buffer_autoclear=True,
+    )
+    script = [
+        {
+            "tool": "core_memory_append",
+            "args": {"label": "human", "content": "{input}"},
+            "heartbeat": False,
+        }
+    ]
     await run_job(app, [agent_id], script=script, messages="first", max_steps=2)
     await run_job(app, [agent_id], script=script, messages="second", max_steps=2)
     second = recorder.requests[agent_id][-1]

@@ -80,14 +80,25 @@ def worker(database_url: str | None, once: bool) -> None:
 @cli.command("bench")
 @click.option("--agents", "n_agents", default=1000, show_default=True)
 @click.option("--steps", default=3, show_default=True)
-@click.option("--provider", default="scripted", show_default=True,
-              type=click.Choice(["scripted", "anthropic-emulator", "openai-emulator"]))
+@click.option(
+    "--provider",
+    default="scripted",
+    show_default=True,
+    type=click.Choice(["scripted", "anthropic-emulator", "openai-emulator"]),
+)
 @click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
 @click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
 @click.option("--database-url", default=None, help="Default: a temporary SQLite file.")
 @click.option("--json", "as_json", is_flag=True)
-def bench(n_agents: int, steps: int, provider: str, custom_tool: bool, calls: int,
-          database_url: str | None, as_json: bool) -> None:
+def bench(
+    n_agents: int,
+    steps: int,
+    provider: str,
+    custom_tool: bool,
+    calls: int,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
     """Measure throughput: N agents, one job of K steps (scripted provider, instant batches)."""
     from agentbatch.bench_report import print_bench, print_sandbox_bench
 
@@ -101,8 +112,11 @@ def bench(n_agents: int, steps: int, provider: str, custom_tool: bool, calls: in
 
     if n_agents < 1 or steps < 1:
         raise click.BadParameter("--agents and --steps must be at least 1")
-    result = run(run_bench(BenchConfig(agents=n_agents, steps=steps, database_url=database_url,
-                                       provider=provider)))
+    result = run(
+        run_bench(
+            BenchConfig(agents=n_agents, steps=steps, database_url=database_url, provider=provider)
+        )
+    )
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

@@ -17,8 +17,13 @@ def tools_group() -> None:
 
 
 @tools_group.command("create")
-@click.option("--file", "file_", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Python source of one function with type hints and a docstring.")
+@click.option(
+    "--file",
+    "file_",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Python source of one function with type hints and a docstring.",
+)
 @click.option("--env", "env", multiple=True, help="NAME=value visible to the tool (repeat).")
 @click.option("--requirement", "requirements", multiple=True, help="pip requirement (repeat).")
 @click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per call.")
@@ -26,8 +31,15 @@ def tools_group() -> None:
 @database_option
 @json_option
 @with_app
-async def create_tool(app: AgentBatch, file_: str, env: tuple[str, ...], requirements: tuple[str, ...],
-                      timeout_s: float | None, memory_mb: int | None, as_json: bool) -> None:
+async def create_tool(
+    app: AgentBatch,
+    file_: str,
+    env: tuple[str, ...],
+    requirements: tuple[str, ...],
+    timeout_s: float | None,
+    memory_mb: int | None,
+    as_json: bool,
+) -> None:
     """Register a tool; its JSON schema is derived from the function's hints and docstring."""
     env_map = {}
     for item in env:
@@ -35,9 +47,16 @@ async def create_tool(app: AgentBatch, file_: str, env: tuple[str, ...], require
         if not sep:
             raise click.BadParameter(f"--env must look like NAME=value (got {item!r})")
         env_map[name] = value
-    tool = await app.tools.create_tool(app.org_id, {
-        "source": Path(file_).read_text(encoding="utf-8"), "env": env_map,
-        "requirements": list(requirements), "timeout_s": timeout_s, "memory_mb": memory_mb})
+    tool = await app.tools.create_tool(
+        app.org_id,
+        {
+            "source": Path(file_).read_text(encoding="utf-8"),
+            "env": env_map,
+            "requirements": list(requirements),
+            "timeout_s": timeout_s,
+            "memory_mb": memory_mb,
+        },
+    )
     if as_json:
         print_json(tool)
     else:

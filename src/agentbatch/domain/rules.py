@@ -67,14 +67,18 @@ def parse_rule(raw: Any) -> ToolRule:
         raise ValueError("a tool rule must be an object with 'type' and 'tool'")
     kind = raw.get("type")
     if kind not in RULE_KINDS:
-        raise ValueError(f"unknown tool rule type {kind!r}; expected one of {', '.join(RULE_KINDS)}")
+        raise ValueError(
+            f"unknown tool rule type {kind!r}; expected one of {', '.join(RULE_KINDS)}"
+        )
     tool = raw.get("tool")
     if not isinstance(tool, str) or not tool:
         raise ValueError(f"{kind} rule needs a 'tool' name")
     if kind in ("child", "parent"):
         children = raw.get("children")
-        if not isinstance(children, list) or not children or not all(
-            isinstance(c, str) for c in children
+        if (
+            not isinstance(children, list)
+            or not children
+            or not all(isinstance(c, str) for c in children)
         ):
             raise ValueError(f"{kind} rule for {tool!r} needs a non-empty 'children' list")
         return ToolRule(kind=kind, tool=tool, children=tuple(children))

@@ -61,7 +61,10 @@ class ScriptedProvider:
     async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
         handle = f"scripted-{os.urandom(12).hex()}"
         polls = max((e["polls"] for e in entries if e.get("polls") is not None), default=None)
-        state = {"polls_left": self.default_polls if polls is None else int(polls), "canceled": False}
+        state = {
+            "polls_left": self.default_polls if polls is None else int(polls),
+            "canceled": False,
+        }
         path = self.spool / f"{handle}.jsonl"
         with path.open("w", encoding="utf-8") as out:
             for entry in entries:

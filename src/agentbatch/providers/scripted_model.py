@@ -46,8 +46,13 @@ def validate_script(script: Any) -> list[dict[str, Any]]:
         if not ({"tool", "tool_calls", "text"} & set(step)):
             raise ValueError(f"script step {i} needs 'tool', 'tool_calls' or 'text'")
         fail = step.get("fail")
-        bad_fail = fail is not None and fail != "always" and not (
-            isinstance(fail, list) and all(f in ("errored", "expired", "canceled") for f in fail)
+        bad_fail = (
+            fail is not None
+            and fail != "always"
+            and not (
+                isinstance(fail, list)
+                and all(f in ("errored", "expired", "canceled") for f in fail)
+            )
         )
         if bad_fail:
             raise ValueError(
@@ -114,7 +119,9 @@ def answer(
                 args["request_heartbeat"] = bool(call["heartbeat"])
             arguments = json.dumps(args)
         out_chars += len(arguments)
-        calls.append(ToolCall(id=f"{call_id_prefix}_{i}", name=str(call["tool"]), arguments=arguments))
+        calls.append(
+            ToolCall(id=f"{call_id_prefix}_{i}", name=str(call["tool"]), arguments=arguments)
+        )
     text = _fill(spec.get("text"), context) if "text" in spec else None
     if text is not None:
         out_chars += len(text)

@@ -62,8 +62,13 @@ class ApplyStats:
 class PassRunner:
     """Executes checked tool calls for one item within a pass."""
 
-    def __init__(self, item_id: str, ws: MemoryWorkspace, async_results: dict[AsyncKey, ToolResult],
-                 done: dict[AsyncKey, ToolResult]) -> None:
+    def __init__(
+        self,
+        item_id: str,
+        ws: MemoryWorkspace,
+        async_results: dict[AsyncKey, ToolResult],
+        done: dict[AsyncKey, ToolResult],
+    ) -> None:
         self.item_id = item_id
         self.ws = ws
         self.async_results = async_results
@@ -112,7 +117,9 @@ async def _load(
 def _needs_async(result: ItemResult) -> bool:
     if result.response is None:
         return False
-    return any(c.name not in BUILTIN_SPECS or c.name in ASYNC_BUILTINS for c in result.response.tool_calls)
+    return any(
+        c.name not in BUILTIN_SPECS or c.name in ASYNC_BUILTINS for c in result.response.tool_calls
+    )
 
 
 async def apply_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> ApplyStats:
@@ -136,8 +143,9 @@ async def _apply_results(ctx: RuntimeContext, by_id: dict[str, ItemResult]) -> A
     return await ctx.db.transact(txn)
 
 
-async def _prefill_async(ctx: RuntimeContext, by_id: dict[str, ItemResult],
-                         async_results: dict[AsyncKey, ToolResult]) -> None:
+async def _prefill_async(
+    ctx: RuntimeContext, by_id: dict[str, ItemResult], async_results: dict[AsyncKey, ToolResult]
+) -> None:
     """Resolve against a snapshot to learn which out-of-transaction calls run, then run them
     (concurrently) until every step resolves. Their results are reused inside the txn."""
     async with ctx.db.read() as conn:
@@ -155,22 +163,45 @@ async def _prefill_async(ctx: RuntimeContext, by_id: dict[str, ItemResult],
                 continue
             agent, org_id = loaded.agents[run.agent_id]
             try:
-                _resolve(item_id, run, agent, loaded.catalog(org_id), loaded.ws, result,
-                         jobs[item.job_id].max_steps, async_results, done)
+                _resolve(
+                    item_id,
+                    run,
+                    agent,
+                    loaded.catalog(org_id),
+                    loaded.ws,
+                    result,
+                    jobs[item.job_id].max_steps,
+                    async_results,
+                    done,
+                )
             except ResultPending as p:
-                pending.append(((item_id, p.call), agent, loaded.customs.get(org_id, {}).get(p.call.name), p.arguments))
+                pending.append(
+                    (
+                        (item_id, p.call),
+                        agent,
+                        loaded.customs.get(org_id, {}).get(p.call.name),
+                        p.arguments,
+                    )
+                )
         if not pending:
             return
         import asyncio
 
-        outs = await asyncio.gather(*(_run_async(ctx, loaded.ws, a, tool, key[1], args)
-                                      for key, a, tool, args in pending))
+        outs = await asyncio.gather(
+            *(_run_async(ctx, loaded.ws, a, tool, key[1], args) for key, a, tool, args in pending)
+        )
         for (key, *_rest), out in zip(pending, outs, strict=True):
             async_results[key] = out
 
 
-async def _run_async(ctx: RuntimeContext, ws: MemoryWorkspace, agent: AgentSpec, tool: Any,
-                     call: ToolCall, args: dict[str, Any]) -> ToolResult:
+async def _run_async(
+    ctx: RuntimeContext,
+    ws: MemoryWorkspace,
+    agent: AgentSpec,
+    tool: Any,
+    call: ToolCall,
+    args: dict[str, Any],
+) -> ToolResult:
     try:
         if call.name == "conversation_search":
             return await ctx.tools.conversation_search(ctx.db, agent.id, args)
@@ -186,19 +217,36 @@ def _is_current(item: Any, run: Any) -> bool:
     return bool(run.current_item_id == item.id and run.status == RunStatus.WAITING_MODEL.value)
 
 
-def _resolve(item_id: str, run: Any, agent: AgentSpec, catalog: ToolCatalog, ws: MemoryWorkspace,
-             result: ItemResult, max_steps: int, async_results: dict[AsyncKey, ToolResult],
-             done: dict[AsyncKey, ToolResult]) -> StepOutcome:
+def _resolve(
+    item_id: str,
+    run: Any,
+    agent: AgentSpec,
+    catalog: ToolCatalog,
+    ws: MemoryWorkspace,
+    result: ItemResult,
+    max_steps: int,
+    async_results: dict[AsyncKey, ToolResult],
+    done: dict[AsyncKey, ToolResult],
+) -> StepOutcome:
     assert result.response is not None
     return resolve_step(
-        agent, RuleSet(agent.rules), SolverState.from_dict(run.solver_state), result.response,
-        catalog=catalog, runner=PassRunner(item_id, ws, async_results, done),
-        steps_done=run.step + 1, max_steps=max_steps,
+        agent,
+        RuleSet(agent.rules),
+        SolverState.from_dict(run.solver_state),
+        result.response,
+        catalog=catalog,
+        runner=PassRunner(item_id, ws, async_results, done),
+        steps_done=run.step + 1,
+        max_steps=max_steps,
     )
 
 
-async def _apply_in_txn(ctx: RuntimeContext, conn: Any, by_id: dict[str, ItemResult],
-                        async_results: dict[AsyncKey, ToolResult]) -> ApplyStats:
+async def _apply_in_txn(
+    ctx: RuntimeContext,
+    conn: Any,
+    by_id: dict[str, ItemResult],
+    async_results: dict[AsyncKey, ToolResult],
+) -> ApplyStats:
     lock = not ctx.db.is_sqlite
     now = ctx.clock()
     stats = ApplyStats()
@@ -214,8 +262,15 @@ async def _apply_in_txn(ctx: RuntimeContext, conn: Any, by_id: dict[str, ItemRes
         item, result = items[item_id], by_id[item_id]
         run = runs.get(item.run_id)
         response = result.response.to_dict() if result.response is not None else None
-        settle.append({"b_id": item_id, "outcome": result.outcome.value, "result": response,
-                       "error": result.error, "applied_at": now})
+        settle.append(
+            {
+                "b_id": item_id,
+                "outcome": result.outcome.value,
+                "result": response,
+                "error": result.error,
+                "applied_at": now,
+            }
+        )
         if run is None or not _is_current(item, run):
             stats.ignored += 1
             continue
@@ -258,12 +313,23 @@ async def _apply_in_txn(ctx: RuntimeContext, conn: Any, by_id: dict[str, ItemRes
             outcome = None
             for _round in range(20):
                 try:
-                    outcome = _resolve(item_id, run, agent, loaded.catalog(org_id), loaded.ws, result,
-                                       jobs[item.job_id].max_steps, async_results, done)
+                    outcome = _resolve(
+                        item_id,
+                        run,
+                        agent,
+                        loaded.catalog(org_id),
+                        loaded.ws,
+                        result,
+                        jobs[item.job_id].max_steps,
+                        async_results,
+                        done,
+                    )
                     break
                 except ResultPending as p:  # state moved since the snapshot: run it now
                     tool = loaded.customs.get(org_id, {}).get(p.call.name)
-                    async_results[(item_id, p.call)] = await _run_async(ctx, loaded.ws, agent, tool, p.call, p.arguments)
+                    async_results[(item_id, p.call)] = await _run_async(
+                        ctx, loaded.ws, agent, tool, p.call, p.arguments
+                    )
             if outcome is None:
                 run_updates.append(_failed_run(run.id, "tool calls could not be resolved", now))
                 stats.failed += 1
@@ -285,15 +351,35 @@ async def _apply_in_txn(ctx: RuntimeContext, conn: Any, by_id: dict[str, ItemRes
 
 
 def _failed_run(run_id: str, error: str, now: Any) -> dict[str, Any]:
-    return {"b_id": run_id, "status": RunStatus.FAILED.value, "last_error": error,
-            "stop_reason": "error", "finished_at": now, "updated_at": now,
-            "lease_owner": None, "lease_expires": None}
+    return {
+        "b_id": run_id,
+        "status": RunStatus.FAILED.value,
+        "last_error": error,
+        "stop_reason": "error",
+        "finished_at": now,
+        "updated_at": now,
+        "lease_owner": None,
+        "lease_expires": None,
+    }
 
 
-def _step_rows(outcome: StepOutcome, run: Any, org_id: str, result: ItemResult, now: Any,
-               msg_rows: list[dict[str, Any]], run_updates: list[dict[str, Any]]) -> None:
+def _step_rows(
+    outcome: StepOutcome,
+    run: Any,
+    org_id: str,
+    result: ItemResult,
+    now: Any,
+    msg_rows: list[dict[str, Any]],
+    run_updates: list[dict[str, Any]],
+) -> None:
     assert result.response is not None
-    common = {"org_id": org_id, "agent_id": run.agent_id, "job_id": run.job_id, "run_id": run.id, "now": now}
+    common = {
+        "org_id": org_id,
+        "agent_id": run.agent_id,
+        "job_id": run.job_id,
+        "run_id": run.id,
+        "now": now,
+    }
     msg_rows.append(message_row(outcome.assistant, step=run.step, **common))
     for msg in outcome.tool_messages:
         msg_rows.append(message_row(msg, step=run.step, **common))
@@ -316,8 +402,14 @@ def _step_rows(outcome: StepOutcome, run: Any, org_id: str, result: ItemResult, 
         "lease_expires": None,
     }
     if outcome.done:
-        update.update(status=RunStatus.COMPLETED.value, stop_reason=outcome.stop_reason,
-                      finished_at=now, not_before=run.not_before)
+        update.update(
+            status=RunStatus.COMPLETED.value,
+            stop_reason=outcome.stop_reason,
+            finished_at=now,
+            not_before=run.not_before,
+        )
     else:
-        update.update(status=RunStatus.QUEUED.value, stop_reason=None, finished_at=None, not_before=now)
+        update.update(
+            status=RunStatus.QUEUED.value, stop_reason=None, finished_at=None, not_before=now
+        )
     run_updates.append(update)

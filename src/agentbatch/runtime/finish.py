@@ -25,7 +25,11 @@ async def finish_pass(ctx: RuntimeContext) -> list[str]:
             if await rr.finishable_jobs_check(conn, job_id):
                 counts = (await jobs_repo.run_counts(conn, [job_id]))[job_id]
                 total = sum(counts.values())
-                status = JobStatus.FAILED if total and counts.get("failed", 0) == total else JobStatus.COMPLETED
+                status = (
+                    JobStatus.FAILED
+                    if total and counts.get("failed", 0) == total
+                    else JobStatus.COMPLETED
+                )
                 await rr.set_job_status(conn, job_id, status, now)
                 return status
             return None

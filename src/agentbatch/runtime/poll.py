@@ -26,8 +26,14 @@ async def poll_pass(ctx: RuntimeContext, limit: int = 20) -> int:
     now = ctx.clock()
 
     async def claim(conn: Any) -> list[Any]:
-        return await rr.claim_due_batches(conn, owner=ctx.owner, now=now, until=ctx.lease_until(now),
-                                          limit=limit, skip_locked=ctx.skip_locked)
+        return await rr.claim_due_batches(
+            conn,
+            owner=ctx.owner,
+            now=now,
+            until=ctx.lease_until(now),
+            limit=limit,
+            skip_locked=ctx.skip_locked,
+        )
 
     batches = await ctx.db.transact(claim)
     for batch in batches:
@@ -40,13 +46,20 @@ async def poll_batch(ctx: RuntimeContext, batch: Any) -> None:
     provider = ctx.registry.get(batch.provider)
     try:
         result = await with_retries(
-            lambda: provider.poll(batch.external_id), what=f"poll {batch.external_id}",
-            retries=ctx.settings.provider_retries, base=ctx.settings.provider_backoff_s,
-            sleep=ctx.sleep, rng=ctx.rng,
+            lambda: provider.poll(batch.external_id),
+            what=f"poll {batch.external_id}",
+            retries=ctx.settings.provider_retries,
+            base=ctx.settings.provider_backoff_s,
+            sleep=ctx.sleep,
+            rng=ctx.rng,
         )
     except UnknownBatch:
-        log.warning("provider does not know batch %s; its items count as expired", batch.external_id)
-        await settle_unanswered(ctx, batch.id, "the provider no longer knows this batch", Outcome.EXPIRED)
+        log.warning(
+            "provider does not know batch %s; its items count as expired", batch.external_id
+        )
+        await settle_unanswered(
+            ctx, batch.id, "the provider no longer knows this batch", Outcome.EXPIRED
+        )
         await _mark_ingested(ctx, batch.id, "unknown to the provider")
         return
     except ProviderError as exc:
@@ -63,8 +76,9 @@ async def poll_batch(ctx: RuntimeContext, batch: Any) -> None:
         await _reschedule(ctx, batch, f"results: {exc}", provider)
 
 
-async def _reschedule(ctx: RuntimeContext, batch: Any, error: str | None, provider: Any,
-                      status: str | None = None) -> None:
+async def _reschedule(
+    ctx: RuntimeContext, batch: Any, error: str | None, provider: Any, status: str | None = None
+) -> None:
     now = ctx.clock()
     hint = getattr(provider, "poll_interval_s", None)
     base = ctx.settings.poll_interval_s if hint is None else float(hint)
@@ -72,9 +86,17 @@ async def _reschedule(ctx: RuntimeContext, batch: Any, error: str | None, provid
     delay *= 0.8 + 0.4 * ctx.rng.random()
 
     async def txn(conn: Any) -> None:
-        await rr.update_batch(conn, batch.id, poll_count=batch.poll_count + 1, polled_at=now,
-                              next_poll_at=now + timedelta(seconds=delay), error=error,
-                              provider_status=status, lease_owner=None, lease_expires=None)
+        await rr.update_batch(
+            conn,
+            batch.id,
+            poll_count=batch.poll_count + 1,
+            polled_at=now,
+            next_poll_at=now + timedelta(seconds=delay),
+            error=error,
+            provider_status=status,
+            lease_owner=None,
+            lease_expires=None,
+        )
 
     await ctx.db.transact(txn)
 
@@ -89,7 +111,9 @@ async def ingest(ctx: RuntimeContext, batch: Any, provider: Any) -> ApplyStats:
             chunk = []
     if chunk:
         stats.add(await _apply_chunk(ctx, batch, chunk))
-    stats.add(await settle_unanswered(ctx, batch.id, "the provider returned no result for this item"))
+    stats.add(
+        await settle_unanswered(ctx, batch.id, "the provider returned no result for this item")
+    )
     await _mark_ingested(ctx, batch.id, None)
     try:
         await provider.cleanup(batch.external_id)
@@ -113,7 +137,15 @@ async def _mark_ingested(ctx: RuntimeContext, batch_id: str, error: str | None) 
     now = ctx.clock()
 
     async def txn(conn: Any) -> None:
-        await rr.update_batch(conn, batch_id, status=BatchStatus.INGESTED.value, ended_at=now,
-                              polled_at=now, error=error, lease_owner=None, lease_expires=None)
+        await rr.update_batch(
+            conn,
+            batch_id,
+            status=BatchStatus.INGESTED.value,
+            ended_at=now,
+            polled_at=now,
+            error=error,
+            lease_owner=None,
+            lease_expires=None,
+        )
 
     await ctx.db.transact(txn)

@@ -33,7 +33,11 @@ async def with_retries(
         except ProviderError as exc:
             if not exc.retryable or attempt >= retries:
                 raise
-            delay = exc.retry_after if exc.retry_after is not None else backoff_delay(attempt, base, rng)
+            delay = (
+                exc.retry_after
+                if exc.retry_after is not None
+                else backoff_delay(attempt, base, rng)
+            )
             log.info("%s failed (%s); retry %d/%d in %.2fs", what, exc, attempt + 1, retries, delay)
             await sleep(min(delay, 300.0))
     raise AssertionError("unreachable")

@@ -23,8 +23,15 @@ async def fail_runs(ctx: RuntimeContext, run_ids: list[str], error: str) -> None
         await conn.execute(
             update(runs)
             .where(runs.c.id.in_(run_ids), runs.c.status.in_([s.value for s in RUN_ACTIVE]))
-            .values(status=RunStatus.FAILED.value, last_error=error, stop_reason="error",
-                    finished_at=now, updated_at=now, lease_owner=None, lease_expires=None)
+            .values(
+                status=RunStatus.FAILED.value,
+                last_error=error,
+                stop_reason="error",
+                finished_at=now,
+                updated_at=now,
+                lease_owner=None,
+                lease_expires=None,
+            )
         )
 
     await ctx.db.transact(txn)
@@ -50,8 +57,15 @@ async def settle_batch_items(
     ctx: RuntimeContext, batch_id: str, error: str, status: BatchStatus
 ) -> ApplyStats:
     async def mark(conn: Any) -> None:
-        await rr.update_batch(conn, batch_id, status=status.value, error=error,
-                              ended_at=ctx.clock(), lease_owner=None, lease_expires=None)
+        await rr.update_batch(
+            conn,
+            batch_id,
+            status=status.value,
+            error=error,
+            ended_at=ctx.clock(),
+            lease_owner=None,
+            lease_expires=None,
+        )
 
     await ctx.db.transact(mark)
     return await settle_unanswered(ctx, batch_id, error)

@@ -81,7 +81,9 @@ async def submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
         provider = ctx.registry.get(provider_name)
     except AgentBatchError as exc:
         claimed = await _claim(ctx, job_id, model, ctx.settings.max_batch_requests)
-        await fail_runs(ctx, [r.id for r in claimed], f"provider {provider_name!r} unavailable: {exc}")
+        await fail_runs(
+            ctx, [r.id for r in claimed], f"provider {provider_name!r} unavailable: {exc}"
+        )
         return len(claimed)
     cap = max(1, min(provider.limits.max_requests, ctx.settings.max_batch_requests))
     claimed = await _claim(ctx, job_id, model, cap)
@@ -89,7 +91,11 @@ async def submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
         return 0
     prepared: list[Prepared] = []
     for start in range(0, len(claimed), ctx.settings.chunk_size):
-        prepared.extend(await _prepare_chunk(ctx, claimed[start : start + ctx.settings.chunk_size], provider, now))
+        prepared.extend(
+            await _prepare_chunk(
+                ctx, claimed[start : start + ctx.settings.chunk_size], provider, now
+            )
+        )
     for group in split_by_limits(prepared, cap, provider.limits.max_bytes):
         await _send(ctx, job_id, model, model_name, provider, group)
     return len(claimed)
@@ -100,14 +106,22 @@ async def _claim(ctx: RuntimeContext, job_id: str, model: str, limit: int) -> li
 
     async def claim(conn: Any) -> list[Any]:
         return await rr.claim_runs(
-            conn, job_id=job_id, model=model, owner=ctx.owner, now=now,
-            until=ctx.lease_until(now), limit=limit, skip_locked=ctx.skip_locked,
+            conn,
+            job_id=job_id,
+            model=model,
+            owner=ctx.owner,
+            now=now,
+            until=ctx.lease_until(now),
+            limit=limit,
+            skip_locked=ctx.skip_locked,
         )
 
     return await ctx.db.transact(claim)
 
 
-def split_by_limits(items: list[Prepared], max_requests: int, max_bytes: int) -> list[list[Prepared]]:
+def split_by_limits(
+    items: list[Prepared], max_requests: int, max_bytes: int
+) -> list[list[Prepared]]:
     """Consecutive groups within both limits (a single oversized request goes alone and
     the provider reports it)."""
     groups: list[list[Prepared]] = []
@@ -154,9 +168,15 @@ async def _prepare_chunk(
             catalog = catalogs[org_id] = catalog_for(org_id, customs)
         try:
             request = build_request(
-                agent, blocks, context, SolverState.from_dict(run.solver_state),
-                catalog=catalog, renderer=renderer, step=run.step,
-                attempt=run.attempt, job_options=jobs[run.job_id].options or {},
+                agent,
+                blocks,
+                context,
+                SolverState.from_dict(run.solver_state),
+                catalog=catalog,
+                renderer=renderer,
+                step=run.step,
+                attempt=run.attempt,
+                job_options=jobs[run.job_id].options or {},
                 rules=RuleSet(agent.rules),
             )
             entry = provider.encode(item_id, request)
@@ -184,8 +204,12 @@ async def _prepare_chunk(
 
 
 async def _send(
-    ctx: RuntimeContext, job_id: str, model: str, model_name: str,
-    provider: BatchProvider, items: list[Prepared],
+    ctx: RuntimeContext,
+    job_id: str,
+    model: str,
+    model_name: str,
+    provider: BatchProvider,
+    items: list[Prepared],
 ) -> None:
     now = ctx.clock()
     batch_id = new_id("pbatch")
@@ -194,26 +218,48 @@ async def _send(
         await rr.insert_provider_batch(
             conn,
             {
-                "id": batch_id, "job_id": job_id, "provider": provider.name, "model": model,
-                "status": BatchStatus.SUBMITTING.value, "request_count": len(items),
-                "payload_bytes": sum(i.size for i in items), "poll_count": 0,
-                "lease_owner": ctx.owner, "lease_expires": ctx.lease_until(now), "created_at": now,
+                "id": batch_id,
+                "job_id": job_id,
+                "provider": provider.name,
+                "model": model,
+                "status": BatchStatus.SUBMITTING.value,
+                "request_count": len(items),
+                "payload_bytes": sum(i.size for i in items),
+                "poll_count": 0,
+                "lease_owner": ctx.owner,
+                "lease_expires": ctx.lease_until(now),
+                "created_at": now,
             },
         )
         await rr.insert_messages(conn, [row for i in items for row in i.new_messages])
         await rr.insert_items(
             conn,
             [
-                {"id": i.item_id, "provider_batch_id": batch_id, "job_id": job_id, "run_id": i.run_id,
-                 "step": i.step, "attempt": i.attempt, "applied": False, "created_at": now}
+                {
+                    "id": i.item_id,
+                    "provider_batch_id": batch_id,
+                    "job_id": job_id,
+                    "run_id": i.run_id,
+                    "step": i.step,
+                    "attempt": i.attempt,
+                    "applied": False,
+                    "created_at": now,
+                }
                 for i in items
             ],
         )
         await rr.update_runs(
             conn,
             [
-                {"b_id": i.run_id, "status": RunStatus.WAITING_MODEL.value, "current_item_id": i.item_id,
-                 "pending_messages": None, "lease_owner": None, "lease_expires": None, "updated_at": now}
+                {
+                    "b_id": i.run_id,
+                    "status": RunStatus.WAITING_MODEL.value,
+                    "current_item_id": i.item_id,
+                    "pending_messages": None,
+                    "lease_owner": None,
+                    "lease_expires": None,
+                    "updated_at": now,
+                }
                 for i in items
             ],
         )
@@ -223,13 +269,18 @@ async def _send(
     entries = [i.entry for i in items]
     try:
         handle = await with_retries(
-            lambda: provider.submit(model_name, entries), what=f"submit to {provider.name}",
-            retries=ctx.settings.provider_retries, base=ctx.settings.provider_backoff_s,
-            sleep=ctx.sleep, rng=ctx.rng,
+            lambda: provider.submit(model_name, entries),
+            what=f"submit to {provider.name}",
+            retries=ctx.settings.provider_retries,
+            base=ctx.settings.provider_backoff_s,
+            sleep=ctx.sleep,
+            rng=ctx.rng,
         )
     except ProviderError as exc:
         log.warning("provider batch %s could not be created: %s", batch_id, exc)
-        await settle_batch_items(ctx, batch_id, f"batch could not be created: {exc}", BatchStatus.FAILED)
+        await settle_batch_items(
+            ctx, batch_id, f"batch could not be created: {exc}", BatchStatus.FAILED
+        )
         return
     first_poll = getattr(provider, "poll_interval_s", None)
     delay = ctx.settings.poll_interval_s if first_poll is None else float(first_poll)
@@ -237,10 +288,17 @@ async def _send(
 
     async def accepted(conn: Any) -> None:
         await rr.update_batch(
-            conn, batch_id, external_id=handle, status=BatchStatus.IN_PROGRESS.value,
-            submitted_at=done, next_poll_at=done + timedelta(seconds=delay),
-            lease_owner=None, lease_expires=None,
+            conn,
+            batch_id,
+            external_id=handle,
+            status=BatchStatus.IN_PROGRESS.value,
+            submitted_at=done,
+            next_poll_at=done + timedelta(seconds=delay),
+            lease_owner=None,
+            lease_expires=None,
         )
 
     await ctx.db.transact(accepted)
-    log.info("submitted provider batch %s (%s, %d requests) as %s", batch_id, model, len(items), handle)
+    log.info(
+        "submitted provider batch %s (%s, %d requests) as %s", batch_id, model, len(items), handle
+    )

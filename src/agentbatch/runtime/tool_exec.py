@@ -70,10 +70,14 @@ class ToolExecutor:
         if not result.ok:
             return ToolResult(False, _truncate(result.error or "tool failed"))
         value = result.value
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
+        text = (
+            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
+        )
         return ToolResult(True, _truncate(text))
 
-    async def conversation_search(self, db: Database, agent_id: str, args: dict[str, Any]) -> ToolResult:
+    async def conversation_search(
+        self, db: Database, agent_id: str, args: dict[str, Any]
+    ) -> ToolResult:
         query = str(args.get("query", ""))
         page = int(args.get("page") or 0)
         if not query.strip():
@@ -91,7 +95,11 @@ class ToolExecutor:
                 .limit(SEARCH_PAGE)
             )
             found = [
-                {"role": r.role, "content": _truncate(r.content or "", 500), "time": str(r.created_at)}
+                {
+                    "role": r.role,
+                    "content": _truncate(r.content or "", 500),
+                    "time": str(r.created_at),
+                }
                 for r in rows
             ]
         if not found:

@@ -87,7 +87,9 @@ class AgentService:
                 rules = parse_rules(spec.tool_rules, spec.tools)
             except ValueError as exc:
                 raise InvalidInput(str(exc)) from None
-            shared = await repo.get_block_rows(conn, org_id, spec.block_ids) if spec.block_ids else []
+            shared = (
+                await repo.get_block_rows(conn, org_id, spec.block_ids) if spec.block_ids else []
+            )
             missing = sorted(set(spec.block_ids) - {b.id for b in shared})
             if missing:
                 raise InvalidInput(f"unknown block id(s): {', '.join(missing)}")

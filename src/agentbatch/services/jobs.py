@@ -106,7 +106,9 @@ class JobService:
                 validate_script(spec.options["script"])
             except ValueError as exc:
                 raise InvalidInput(f"options.script: {exc}") from None
-        if spec.callback_url is not None and not spec.callback_url.startswith(("http://", "https://")):
+        if spec.callback_url is not None and not spec.callback_url.startswith(
+            ("http://", "https://")
+        ):
             raise InvalidInput("callback_url must be an http(s) URL")
         agent_ids = [r.agent_id for r in spec.requests]
         now = self.clock()
@@ -234,7 +236,9 @@ class JobService:
     ) -> list[dict[str, Any]]:
         await self._require_job(org_id, job_id)
         async with self.db.read() as conn:
-            rows = await repo.job_message_rows(conn, job_id, agent_id=agent_id, after=after, limit=limit)
+            rows = await repo.job_message_rows(
+                conn, job_id, agent_id=agent_id, after=after, limit=limit
+            )
         return [message_out(r) for r in rows]
 
     async def job_runs(

@@ -28,8 +28,14 @@ def tool_out(row: Any) -> dict[str, Any]:
 
 def builtin_out(name: str) -> dict[str, Any]:
     spec = BUILTIN_SPECS[name]
-    return {"id": None, "name": name, "description": spec.description,
-            "parameters": dict(spec.parameters), "source": None, "settings": {"builtin": True}}
+    return {
+        "id": None,
+        "name": name,
+        "description": spec.description,
+        "parameters": dict(spec.parameters),
+        "source": None,
+        "settings": {"builtin": True},
+    }
 
 
 class ToolService:
@@ -64,9 +70,13 @@ class ToolService:
         if spec.memory_mb:
             settings["memory_mb"] = spec.memory_mb
         row = {
-            "id": new_id("tool"), "org_id": org_id, "name": name,
+            "id": new_id("tool"),
+            "org_id": org_id,
+            "name": name,
             "description": spec.description or derived.description,
-            "parameters": parameters, "source": spec.source, "settings": settings,
+            "parameters": parameters,
+            "source": spec.source,
+            "settings": settings,
             "created_at": self.clock(),
         }
         async with self.db.write() as conn:
@@ -84,7 +94,9 @@ class ToolService:
             raise NotFound(f"tool {name!r} not found")
         return tool_out(rows[0])
 
-    async def list_tools(self, org_id: str, *, include_builtins: bool = True) -> list[dict[str, Any]]:
+    async def list_tools(
+        self, org_id: str, *, include_builtins: bool = True
+    ) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             rows = await repo.tool_rows(conn, org_id)
         out = [builtin_out(n) for n in BUILTIN_SPECS] if include_builtins else []

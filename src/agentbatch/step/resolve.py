@@ -103,7 +103,9 @@ def resolve_step(
         tool_calls=response.tool_calls,
         kind="assistant",
     )
-    out = StepOutcome(assistant=assistant, tool_messages=[], state=state, done=False, stop_reason="")
+    out = StepOutcome(
+        assistant=assistant, tool_messages=[], state=state, done=False, stop_reason=""
+    )
     if not response.tool_calls:
         return _text_answer(out, rules, response, steps_done, max_steps)
 

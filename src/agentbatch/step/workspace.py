@@ -11,9 +11,7 @@ from agentbatch.domain.agents import BlockView
 
 
 class MemoryWorkspace:
-    def __init__(
-        self, blocks: Iterable[BlockView], agent_blocks: Mapping[str, list[str]]
-    ) -> None:
+    def __init__(self, blocks: Iterable[BlockView], agent_blocks: Mapping[str, list[str]]) -> None:
         self._blocks = {b.id: b for b in blocks}
         self._agent_blocks = agent_blocks
         self.changed: dict[str, BlockView] = {}

@@ -39,12 +39,17 @@ def block_view(row: Any) -> BlockView:
     )
 
 
-async def insert_agent(conn: AsyncConnection, values: dict[str, Any], block_ids: Sequence[str]) -> None:
+async def insert_agent(
+    conn: AsyncConnection, values: dict[str, Any], block_ids: Sequence[str]
+) -> None:
     await conn.execute(insert(agents).values(**values))
     if block_ids:
         await conn.execute(
             insert(agent_blocks),
-            [{"agent_id": values["id"], "block_id": b, "position": i} for i, b in enumerate(block_ids)],
+            [
+                {"agent_id": values["id"], "block_id": b, "position": i}
+                for i, b in enumerate(block_ids)
+            ],
         )
 
 
@@ -98,7 +103,9 @@ async def agent_models(conn: AsyncConnection, org_id: str, ids: Iterable[str]) -
     return found
 
 
-async def blocks_for_agents(conn: AsyncConnection, agent_ids: Sequence[str]) -> list[tuple[str, Any]]:
+async def blocks_for_agents(
+    conn: AsyncConnection, agent_ids: Sequence[str]
+) -> list[tuple[str, Any]]:
     """(agent_id, block row) in each agent's block order."""
     rows = await conn.execute(
         select(agent_blocks.c.agent_id, blocks)
@@ -151,7 +158,9 @@ async def delete_block_row(conn: AsyncConnection, org_id: str, block_id: str) ->
     return bool(result.rowcount)
 
 
-async def tool_rows(conn: AsyncConnection, org_id: str, names: Iterable[str] | None = None) -> list[Any]:
+async def tool_rows(
+    conn: AsyncConnection, org_id: str, names: Iterable[str] | None = None
+) -> list[Any]:
     query = select(tools).where(tools.c.org_id == org_id).order_by(tools.c.name)
     if names is not None:
         query = query.where(tools.c.name.in_(list(names)))

@@ -127,7 +127,9 @@ async def list_job_rows(
     if status:
         query = query.where(batch_jobs.c.status == status)
     if before:
-        ref = (await conn.execute(select(batch_jobs.c.created_at).where(batch_jobs.c.id == before))).first()
+        ref = (
+            await conn.execute(select(batch_jobs.c.created_at).where(batch_jobs.c.id == before))
+        ).first()
         if ref is not None:
             query = query.where(
                 (batch_jobs.c.created_at < ref.created_at)
@@ -186,8 +188,9 @@ async def cancel_job_rows(conn: AsyncConnection, job_id: str, now: datetime) -> 
     )
     open_batches = (
         await conn.execute(
-            select(provider_batches.c.id, provider_batches.c.provider, provider_batches.c.external_id)
-            .where(
+            select(
+                provider_batches.c.id, provider_batches.c.provider, provider_batches.c.external_id
+            ).where(
                 provider_batches.c.job_id == job_id,
                 provider_batches.c.status.in_(
                     [BatchStatus.SUBMITTING.value, BatchStatus.IN_PROGRESS.value]

@@ -69,8 +69,11 @@ async def mark_jobs_running(conn: AsyncConnection, job_ids: Iterable[str], now: 
 async def job_settings(conn: AsyncConnection, job_ids: Iterable[str]) -> dict[str, Any]:
     rows = await conn.execute(
         select(
-            batch_jobs.c.id, batch_jobs.c.max_steps, batch_jobs.c.max_attempts,
-            batch_jobs.c.options, batch_jobs.c.status,
+            batch_jobs.c.id,
+            batch_jobs.c.max_steps,
+            batch_jobs.c.max_attempts,
+            batch_jobs.c.options,
+            batch_jobs.c.status,
         ).where(batch_jobs.c.id.in_(list(job_ids)))
     )
     return {r.id: r for r in rows}
@@ -97,7 +100,12 @@ async def finishable_jobs(conn: AsyncConnection, limit: int = 100) -> list[str]:
 async def ready_groups(conn: AsyncConnection, now: datetime) -> list[Any]:
     """(job_id, model, count, oldest) of queued runs whose backoff has passed."""
     rows = await conn.execute(
-        select(runs.c.job_id, runs.c.model, func.count().label("n"), func.min(runs.c.updated_at).label("oldest"))
+        select(
+            runs.c.job_id,
+            runs.c.model,
+            func.count().label("n"),
+            func.min(runs.c.updated_at).label("oldest"),
+        )
         .where(
             runs.c.status == RunStatus.QUEUED.value,
             runs.c.not_before <= now,
@@ -152,7 +160,9 @@ async def lock_runs(conn: AsyncConnection, run_ids: Sequence[str], lock: bool) -
     return out
 
 
-async def load_agents(conn: AsyncConnection, agent_ids: Iterable[str]) -> dict[str, tuple[AgentSpec, str]]:
+async def load_agents(
+    conn: AsyncConnection, agent_ids: Iterable[str]
+) -> dict[str, tuple[AgentSpec, str]]:
     """agent id -> (spec, org_id)."""
     out: dict[str, tuple[AgentSpec, str]] = {}
     for chunk in _chunks(sorted(set(agent_ids))):
@@ -204,9 +214,16 @@ def message_from_row(row: Any) -> Message:
 
 
 _CONTEXT_COLUMNS = (
-    messages.c.agent_id, messages.c.role, messages.c.kind, messages.c.content,
-    messages.c.reasoning, messages.c.reasoning_signature, messages.c.tool_calls,
-    messages.c.tool_call_id, messages.c.name, messages.c.is_error,
+    messages.c.agent_id,
+    messages.c.role,
+    messages.c.kind,
+    messages.c.content,
+    messages.c.reasoning,
+    messages.c.reasoning_signature,
+    messages.c.tool_calls,
+    messages.c.tool_call_id,
+    messages.c.name,
+    messages.c.is_error,
 )
 
 
@@ -256,17 +273,23 @@ async def update_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None
     for row in rows:
         groups.setdefault(tuple(sorted(row)), []).append(row)
     for keys, group in groups.items():
-        cols = {k: bindparam(k) for k in keys if k != "b_id"}
+        cols: dict[str, Any] = {k: bindparam(k) for k in keys if k != "b_id"}
         await conn.execute(update(runs).where(runs.c.id == bindparam("b_id")).values(**cols), group)
 
 
 async def write_blocks(conn: AsyncConnection, changed: Iterable[BlockView], now: datetime) -> None:
-    rows = [{"b_id": b.id, "value": b.value, "version": b.version, "updated_at": now} for b in changed]
+    rows = [
+        {"b_id": b.id, "value": b.value, "version": b.version, "updated_at": now} for b in changed
+    ]
     if rows:
         await conn.execute(
             update(blocks)
             .where(blocks.c.id == bindparam("b_id"))
-            .values(value=bindparam("value"), version=bindparam("version"), updated_at=bindparam("updated_at")),
+            .values(
+                value=bindparam("value"),
+                version=bindparam("version"),
+                updated_at=bindparam("updated_at"),
+            ),
             rows,
         )
 
@@ -281,7 +304,9 @@ async def insert_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Non
 
 
 async def update_batch(conn: AsyncConnection, batch_id: str, **values: Any) -> None:
-    await conn.execute(update(provider_batches).where(provider_batches.c.id == batch_id).values(**values))
+    await conn.execute(
+        update(provider_batches).where(provider_batches.c.id == batch_id).values(**values)
+    )
 
 
 async def settle_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -291,8 +316,11 @@ async def settle_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Non
             update(batch_items)
             .where(batch_items.c.id == bindparam("b_id"))
             .values(
-                outcome=bindparam("outcome"), result=bindparam("result"), error=bindparam("error"),
-                applied=True, applied_at=bindparam("applied_at"),
+                outcome=bindparam("outcome"),
+                result=bindparam("result"),
+                error=bindparam("error"),
+                applied=True,
+                applied_at=bindparam("applied_at"),
             ),
             rows,
         )
@@ -301,7 +329,9 @@ async def settle_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Non
 async def lock_items(conn: AsyncConnection, item_ids: Sequence[str], lock: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for chunk in _chunks(sorted(item_ids)):
-        query = select(batch_items).where(batch_items.c.id.in_(chunk), batch_items.c.applied.is_(False))
+        query = select(batch_items).where(
+            batch_items.c.id.in_(chunk), batch_items.c.applied.is_(False)
+        )
         if lock:
             query = query.with_for_update(skip_locked=True)
         out.update((r.id, r) for r in await conn.execute(query))
@@ -312,7 +342,13 @@ async def lock_items(conn: AsyncConnection, item_ids: Sequence[str], lock: bool)
 
 
 async def claim_due_batches(
-    conn: AsyncConnection, *, owner: str, now: datetime, until: datetime, limit: int, skip_locked: bool
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    skip_locked: bool,
 ) -> list[Any]:
     candidates = (
         select(provider_batches.c.id)
@@ -335,7 +371,9 @@ async def claim_due_batches(
     return list(result.all())
 
 
-async def renew_batch_lease(conn: AsyncConnection, batch_id: str, owner: str, until: datetime) -> bool:
+async def renew_batch_lease(
+    conn: AsyncConnection, batch_id: str, owner: str, until: datetime
+) -> bool:
     result = await conn.execute(
         update(provider_batches)
         .where(provider_batches.c.id == batch_id, provider_batches.c.lease_owner == owner)
@@ -354,7 +392,9 @@ async def unsettled_items_of_batch(conn: AsyncConnection, batch_id: str, limit: 
     return [r.id for r in rows]
 
 
-async def stale_submitting_batches(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[Any]:
+async def stale_submitting_batches(
+    conn: AsyncConnection, now: datetime, limit: int = 50
+) -> list[Any]:
     rows = await conn.execute(
         select(provider_batches.c.id)
         .where(
@@ -385,9 +425,7 @@ async def stranded_item_batches(conn: AsyncConnection, limit: int = 50) -> list[
 
 async def finishable_jobs_check(conn: AsyncConnection, job_id: str) -> bool:
     """Re-check inside the finishing transaction that the job is open and has no active run."""
-    job = (
-        await conn.execute(select(batch_jobs.c.status).where(batch_jobs.c.id == job_id))
-    ).first()
+    job = (await conn.execute(select(batch_jobs.c.status).where(batch_jobs.c.id == job_id))).first()
     if job is None or job.status not in (JobStatus.CREATED.value, JobStatus.RUNNING.value):
         return False
     active = await conn.execute(

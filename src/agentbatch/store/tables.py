@@ -20,13 +20,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-
 from sqlalchemy.types import JSON as _JSON
 
 metadata = MetaData()
 
 
-def JSON() -> _JSON:  # noqa: N802 - reads like the type it builds
+def JSON() -> _JSON:
     """JSON that stores Python None as SQL NULL (not the text 'null')."""
     return _JSON(none_as_null=True)
 

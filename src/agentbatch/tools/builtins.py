@@ -88,7 +88,9 @@ def _show(block_label: str, value: str, limit: int) -> str:
     return f"Block {block_label!r} now holds {len(value)}/{limit} characters:\n{shown}"
 
 
-def _write(ws: MemoryWorkspace, agent_id: str, label: Any, compute: Callable[[str], str | ToolResult]) -> ToolResult:
+def _write(
+    ws: MemoryWorkspace, agent_id: str, label: Any, compute: Callable[[str], str | ToolResult]
+) -> ToolResult:
     if not isinstance(label, str):
         return ToolResult(False, "argument 'label' must be a string")
     block = ws.find(agent_id, label)

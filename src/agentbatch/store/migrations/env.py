@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -11,7 +13,7 @@ from agentbatch.store.tables import metadata
 config = context.config
 
 
-def _run(connection: object) -> None:
+def _run(connection: Any) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

