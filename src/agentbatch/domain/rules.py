@@ -83,7 +83,7 @@ def parse_rule(raw: Any) -> ToolRule:
             raise ValueError(f"{kind} rule for {tool!r} needs a non-empty 'children' list")
         return ToolRule(kind=kind, tool=tool, children=tuple(children))
     if kind == "conditional":
-        mapping = raw.get("mapping", raw.get("child_output_mapping"))
+        mapping = raw.get("mapping", raw.get("child_output_mapping", {}))
         if not isinstance(mapping, Mapping) or not all(
             isinstance(v, str) for v in mapping.values()
         ):

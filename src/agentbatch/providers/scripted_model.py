@@ -45,6 +45,14 @@ def validate_script(script: Any) -> list[dict[str, Any]]:
             raise ValueError(f"script step {i} must be an object")
         if not ({"tool", "tool_calls", "text"} & set(step)):
             raise ValueError(f"script step {i} needs 'tool', 'tool_calls' or 'text'")
+        calls = step.get("tool_calls", [step] if "tool" in step else [])
+        if not isinstance(calls, list):
+            raise ValueError(f"script step {i}: 'tool_calls' must be a list")
+        for call in calls:
+            if not isinstance(call, Mapping) or not isinstance(call.get("tool"), str):
+                raise ValueError(f"script step {i}: every tool call needs a 'tool' name")
+            if not isinstance(call.get("args", {}), Mapping):
+                raise ValueError(f"script step {i}: 'args' must be an object")
         fail = step.get("fail")
         bad_fail = (
             fail is not None

@@ -107,7 +107,8 @@ def resolve_step(
         assistant=assistant, tool_messages=[], state=state, done=False, stop_reason=""
     )
     if not response.tool_calls:
-        return _text_answer(out, rules, response, steps_done, max_steps)
+        can_call = bool(rules.allowed(agent.tool_names, state))
+        return _text_answer(out, rules, response, steps_done, max_steps, can_call)
 
     heartbeat = forced = terminal = False
     for call in response.tool_calls:
@@ -162,14 +163,19 @@ def resolve_step(
 
 
 def _text_answer(
-    out: StepOutcome, rules: RuleSet, response: ModelResponse, steps_done: int, max_steps: int
+    out: StepOutcome,
+    rules: RuleSet,
+    response: ModelResponse,
+    steps_done: int,
+    max_steps: int,
+    can_call: bool,
 ) -> StepOutcome:
     out.reply = response.content
     if steps_done < max_steps:
         missing = rules.missing_before_exit(out.state)
         if missing:
             return _continue(out, f"You must call {', '.join(missing)} before you finish.")
-        if rules.must_call_tool(out.state):
+        if can_call and rules.must_call_tool(out.state):
             return _continue(out, "You must call a tool now.")
     return _finish(out, "final_reply")
 

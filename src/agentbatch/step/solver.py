@@ -37,15 +37,19 @@ class RuleSet:
     rules: Sequence[ToolRule] = ()
     _by_kind: dict[str, list[ToolRule]] = field(default_factory=dict, repr=False)
 
+    _tools: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
     def __post_init__(self) -> None:
         for rule in self.rules:
             self._by_kind.setdefault(rule.kind, []).append(rule)
+        for kind, rules in self._by_kind.items():
+            self._tools[kind] = frozenset(r.tool for r in rules)
 
     def of(self, kind: str) -> list[ToolRule]:
         return self._by_kind.get(kind, [])
 
-    def tools_of(self, kind: str) -> set[str]:
-        return {r.tool for r in self.of(kind)}
+    def tools_of(self, kind: str) -> frozenset[str]:
+        return self._tools.get(kind, frozenset())
 
     # -- allowed tools ------------------------------------------------------------------
 
@@ -53,6 +57,8 @@ class RuleSet:
         """The tools the model may call next, in the agent's order."""
         names = list(available)
         allowed = set(names)
+        if not self.rules:
+            return names
         init = self.tools_of("init") & allowed
         if not state.history and init:
             allowed = init

@@ -18,6 +18,7 @@ from agentbatch.domain.agents import AgentSpec, BlockView
 from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.statuses import RUN_ACTIVE, BatchStatus, JobStatus, RunStatus
 from agentbatch.store.agents_repo import agent_spec, block_view
+from agentbatch.store.bulk import bulk_insert, bulk_update
 from agentbatch.store.tables import (
     agent_blocks,
     agents,
@@ -254,9 +255,12 @@ async def custom_tools(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[st
 # -- bulk writes ----------------------------------------------------------------------------
 
 
+def _dialect(conn: AsyncConnection) -> str:
+    return conn.dialect.name
+
+
 async def insert_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(insert(messages), rows)
+    await bulk_insert(conn, messages, rows, _dialect(conn))
 
 
 async def clear_context(conn: AsyncConnection, run_ids: Sequence[str]) -> None:
@@ -268,13 +272,8 @@ async def clear_context(conn: AsyncConnection, run_ids: Sequence[str]) -> None:
 
 
 async def update_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Each row: ``b_id`` plus the same set of columns to set (grouped by key set)."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    for keys, group in groups.items():
-        cols: dict[str, Any] = {k: bindparam(k) for k in keys if k != "b_id"}
-        await conn.execute(update(runs).where(runs.c.id == bindparam("b_id")).values(**cols), group)
+    """Each row: ``b_id`` plus the columns to set (rows with different column sets are fine)."""
+    await bulk_update(conn, runs, rows, _dialect(conn))
 
 
 async def write_blocks(conn: AsyncConnection, changed: Iterable[BlockView], now: datetime) -> None:
@@ -299,8 +298,7 @@ async def insert_provider_batch(conn: AsyncConnection, values: dict[str, Any]) -
 
 
 async def insert_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(insert(batch_items), rows)
+    await bulk_insert(conn, batch_items, rows, _dialect(conn))
 
 
 async def update_batch(conn: AsyncConnection, batch_id: str, **values: Any) -> None:
@@ -310,20 +308,8 @@ async def update_batch(conn: AsyncConnection, batch_id: str, **values: Any) -> N
 
 
 async def settle_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Store outcome + result and mark applied, for rows ``{b_id, outcome, result, error, applied_at}``."""
-    if rows:
-        await conn.execute(
-            update(batch_items)
-            .where(batch_items.c.id == bindparam("b_id"))
-            .values(
-                outcome=bindparam("outcome"),
-                result=bindparam("result"),
-                error=bindparam("error"),
-                applied=True,
-                applied_at=bindparam("applied_at"),
-            ),
-            rows,
-        )
+    """Store outcome + result and mark applied: rows ``{b_id, outcome, result, error, applied_at}``."""
+    await bulk_update(conn, batch_items, [{**row, "applied": True} for row in rows], _dialect(conn))
 
 
 async def lock_items(conn: AsyncConnection, item_ids: Sequence[str], lock: bool) -> dict[str, Any]:

@@ -32,6 +32,9 @@ def check_arguments(schema: Mapping[str, Any], args: Mapping[str, Any]) -> str |
         spec = props.get(name)
         if not isinstance(spec, Mapping):
             continue
+        enum = spec.get("enum")
+        if enum is not None and value not in enum:
+            return f"argument {name!r} must be one of {enum}"
         expected = spec.get("type")
         if value is None and (expected == "null" or name not in (schema.get("required") or ())):
             continue
@@ -43,7 +46,4 @@ def check_arguments(schema: Mapping[str, Any], args: Mapping[str, Any]) -> str |
             return f"argument {name!r} must be {'/'.join(kinds)}, got boolean"
         if not isinstance(value, py_types):
             return f"argument {name!r} must be {'/'.join(kinds)}, got {type(value).__name__}"
-        enum = spec.get("enum")
-        if enum is not None and value not in enum:
-            return f"argument {name!r} must be one of {enum}"
     return None

@@ -116,6 +116,9 @@ def run_memory_tool(
     name: str, args: Mapping[str, Any], agent_id: str, ws: MemoryWorkspace
 ) -> ToolResult:
     """Apply one memory tool call to the workspace. Bad arguments become a failed result."""
+    missing = [k for k in BUILTIN_SPECS[name].parameters["required"] if k not in args]
+    if missing:
+        return ToolResult(False, f"missing required argument {missing[0]!r}")
     if name == "core_memory_append":
         content = str(args["content"])
         return _write(ws, agent_id, args["label"], lambda v: f"{v}\n{content}" if v else content)
