@@ -38,10 +38,15 @@ class ScriptedProvider:
     name = "scripted"
     limits = BatchLimits(max_requests=1_000_000, max_bytes=1 << 40)
 
+    poll_interval_s = 0.05
+
     def __init__(self, spool_dir: Path | None = None, default_polls: int = 0) -> None:
         self.spool = spool_dir or home_dir() / "scripted"
         self.spool.mkdir(parents=True, exist_ok=True)
         self.default_polls = default_polls
+        # results of batches submitted by this process: read back without re-parsing
+        self._local: dict[str, list[ItemResult]] = {}
+        self._validated: tuple[Any, list[dict[str, Any]]] | None = None
 
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
         script = request.options.get("script", DEFAULT_SCRIPT)
@@ -66,17 +71,31 @@ class ScriptedProvider:
             "canceled": False,
         }
         path = self.spool / f"{handle}.jsonl"
+        local: list[ItemResult] = []
         with path.open("w", encoding="utf-8") as out:
             for entry in entries:
-                out.write(json.dumps(self._answer(entry)) + "\n")
+                line, item = self._answer(entry)
+                out.write(json.dumps(line) + "\n")
+                local.append(item)
         self._write_state(handle, state)
+        self._local[handle] = local
         return handle
 
-    def _answer(self, entry: dict[str, Any]) -> dict[str, Any]:
+    def _script(self, raw: Any) -> list[dict[str, Any]]:
+        """Validate once per script object (a job's requests share one)."""
+        if self._validated is not None and self._validated[0] is raw:
+            return self._validated[1]
+        script = validate_script(raw)
+        self._validated = (raw, script)
+        return script
+
+    def _answer(self, entry: dict[str, Any]) -> tuple[dict[str, Any], ItemResult]:
+        custom_id = entry["custom_id"]
         try:
-            script = validate_script(entry["script"])
+            script = self._script(entry["script"])
         except ValueError as exc:
-            return {"custom_id": entry["custom_id"], "outcome": "errored", "error": str(exc)}
+            failed = {"custom_id": custom_id, "outcome": "errored", "error": str(exc)}
+            return failed, ItemResult(custom_id, Outcome.ERRORED, error=str(exc))
         result = answer(
             script,
             step=entry["step"],
@@ -87,12 +106,13 @@ class ScriptedProvider:
             prompt_chars=entry["prompt_chars"],
             model=entry["model"],
         )
-        line: dict[str, Any] = {"custom_id": entry["custom_id"], "outcome": result.outcome.value}
+        line: dict[str, Any] = {"custom_id": custom_id, "outcome": result.outcome.value}
         if result.response is not None:
             line["response"] = result.response.to_dict()
         if result.error:
             line["error"] = result.error
-        return line
+        item = ItemResult(custom_id, result.outcome, result.response, result.error)
+        return line, item
 
     def _state_path(self, handle: str) -> Path:
         return self.spool / f"{handle}.state.json"
@@ -118,6 +138,11 @@ class ScriptedProvider:
 
     async def results(self, handle: str) -> AsyncIterator[ItemResult]:
         state = self._read_state(handle)
+        local = self._local.get(handle)
+        if local is not None and not state["canceled"]:
+            for item in local:
+                yield item
+            return
         with (self.spool / f"{handle}.jsonl").open(encoding="utf-8") as lines:
             for raw in lines:
                 line = json.loads(raw)
@@ -139,6 +164,7 @@ class ScriptedProvider:
             self._write_state(handle, state)
 
     async def cleanup(self, handle: str) -> None:
+        self._local.pop(handle, None)
         for path in (self.spool / f"{handle}.jsonl", self._state_path(handle)):
             path.unlink(missing_ok=True)
 

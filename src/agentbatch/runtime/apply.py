@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from agentbatch.domain.agents import AgentSpec
+from agentbatch.domain.agents import AgentSpec, BlockView
 from agentbatch.domain.messages import ToolCall
 from agentbatch.domain.model_io import ItemResult, Outcome
 from agentbatch.domain.statuses import RunStatus
@@ -57,6 +57,27 @@ class ApplyStats:
     def add(self, other: ApplyStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class _Plan:
+    stats: ApplyStats
+    settle: list[dict[str, Any]]
+    run_updates: list[dict[str, Any]]
+    msg_rows: list[dict[str, Any]]
+    autoclear: list[str]
+    changed_blocks: list[BlockView]
+    now: Any
+    expect_items: set[str]
+    expect_runs: dict[str, tuple[Any, ...]]
+    expect_blocks: dict[str, int]
+
+
+@dataclass
+class PlannedApply:
+    by_id: dict[str, ItemResult]
+    async_results: dict[AsyncKey, ToolResult]
+    plan: _Plan | None
 
 
 class PassRunner:
@@ -123,24 +144,10 @@ def _needs_async(result: ItemResult) -> bool:
 
 
 async def apply_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> ApplyStats:
-    by_id = {r.custom_id: r for r in results}
-    if not by_id:
-        return ApplyStats()
-    with ctx.metrics.phase("apply", ctx.db) as phase:
-        stats = await _apply_results(ctx, by_id)
-        phase.items += stats.applied
-    return stats
-
-
-async def _apply_results(ctx: RuntimeContext, by_id: dict[str, ItemResult]) -> ApplyStats:
-    async_results: dict[AsyncKey, ToolResult] = {}
-    if any(_needs_async(r) for r in by_id.values()):
-        await _prefill_async(ctx, by_id, async_results)
-
-    async def txn(conn: Any) -> ApplyStats:
-        return await _apply_in_txn(ctx, conn, by_id, async_results)
-
-    return await ctx.db.transact(txn)
+    """Apply a chunk of results: plan from a snapshot, then commit in one transaction."""
+    with ctx.metrics.phase("apply", ctx.db):
+        planned = await plan_results(ctx, results)
+    return await commit_plan(ctx, planned)
 
 
 async def _prefill_async(
@@ -241,13 +248,14 @@ def _resolve(
     )
 
 
-async def _apply_in_txn(
+async def _plan(
     ctx: RuntimeContext,
     conn: Any,
     by_id: dict[str, ItemResult],
     async_results: dict[AsyncKey, ToolResult],
-) -> ApplyStats:
-    lock = not ctx.db.is_sqlite
+    lock: bool,
+) -> _Plan:
+    """Read the state these results touch and compute every row the pass will write."""
     now = ctx.clock()
     stats = ApplyStats()
     items = await rr.lock_items(conn, list(by_id), lock=lock)
@@ -258,6 +266,8 @@ async def _apply_in_txn(
     msg_rows: list[dict[str, Any]] = []
     finished_autoclear: list[str] = []
     succeeded: list[str] = []
+    changed: list[BlockView] = []
+    block_versions: dict[str, int] = {}
     for item_id in sorted(items):
         item, result = items[item_id], by_id[item_id]
         run = runs.get(item.run_id)
@@ -341,12 +351,70 @@ async def _apply_in_txn(
                     finished_autoclear.append(run.id)
             else:
                 stats.continued += 1
-        await rr.write_blocks(conn, loaded.ws.changed.values(), now)
-    await rr.insert_messages(conn, msg_rows)
-    if finished_autoclear:
-        await rr.clear_context(conn, finished_autoclear)
-    await rr.update_runs(conn, run_updates)
-    await rr.settle_items(conn, settle)
+        changed = list(loaded.ws.changed.values())
+        block_versions = loaded.ws.original_versions()
+    return _Plan(
+        stats=stats,
+        settle=settle,
+        run_updates=run_updates,
+        msg_rows=msg_rows,
+        autoclear=finished_autoclear,
+        changed_blocks=changed,
+        now=now,
+        expect_items=set(items),
+        expect_runs={r.id: (r.status, r.current_item_id, r.step) for r in runs.values()},
+        expect_blocks=block_versions,
+    )
+
+
+async def _write(conn: Any, plan: _Plan) -> ApplyStats:
+    await rr.write_blocks(conn, plan.changed_blocks, plan.now)
+    await rr.insert_messages(conn, plan.msg_rows)
+    if plan.autoclear:
+        await rr.clear_context(conn, plan.autoclear)
+    await rr.update_runs(conn, plan.run_updates)
+    await rr.settle_items(conn, plan.settle)
+    return plan.stats
+
+
+async def _still_valid(conn: Any, plan: _Plan, lock: bool) -> bool:
+    """Inside the write transaction: is the snapshot the plan was computed from current?"""
+    if await rr.unapplied_items(conn, plan.expect_items) != plan.expect_items:
+        return False
+    if await rr.run_heads(conn, plan.expect_runs, lock) != plan.expect_runs:
+        return False
+    return await rr.block_versions(conn, plan.expect_blocks, lock) == plan.expect_blocks
+
+
+async def plan_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> PlannedApply:
+    """Phase one of an apply, outside any write transaction: run out-of-transaction tools,
+    then compute the pass from a snapshot. ``commit_plan`` writes it (or recomputes)."""
+    by_id = {r.custom_id: r for r in results}
+    async_results: dict[AsyncKey, ToolResult] = {}
+    if by_id and any(_needs_async(r) for r in by_id.values()):
+        await _prefill_async(ctx, by_id, async_results)
+    plan = None
+    if by_id:
+        async with ctx.db.read() as conn:
+            plan = await _plan(ctx, conn, by_id, async_results, lock=False)
+    return PlannedApply(by_id, async_results, plan)
+
+
+async def commit_plan(ctx: RuntimeContext, planned: PlannedApply) -> ApplyStats:
+    if planned.plan is None:
+        return ApplyStats()
+    lock = not ctx.db.is_sqlite
+
+    async def txn(conn: Any) -> ApplyStats:
+        assert planned.plan is not None
+        if await _still_valid(conn, planned.plan, lock):
+            return await _write(conn, planned.plan)
+        fresh = await _plan(ctx, conn, planned.by_id, planned.async_results, lock)
+        return await _write(conn, fresh)
+
+    with ctx.metrics.phase("apply", ctx.db) as phase:
+        stats = await ctx.db.transact(txn)
+        phase.items += stats.applied
     return stats
 
 

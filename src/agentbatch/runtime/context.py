@@ -44,3 +44,11 @@ class RuntimeContext:
     @property
     def skip_locked(self) -> bool:
         return not self.db.is_sqlite
+
+
+def poll_delay(ctx: RuntimeContext, provider: object) -> float:
+    """First poll delay: the configured interval, capped by a provider's own hint (local and
+    scripted batches finish in moments; a provider batch API takes minutes)."""
+    hint = getattr(provider, "poll_interval_s", None)
+    base = ctx.settings.poll_interval_s
+    return base if hint is None else min(base, float(hint))

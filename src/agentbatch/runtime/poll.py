@@ -6,6 +6,7 @@ another re-reads the results and already-applied items are skipped."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -13,8 +14,8 @@ from typing import Any
 from agentbatch.domain.model_io import ItemResult, Outcome
 from agentbatch.domain.statuses import BatchStatus
 from agentbatch.errors import ProviderError, UnknownBatch
-from agentbatch.runtime.apply import ApplyStats, apply_results
-from agentbatch.runtime.context import RuntimeContext
+from agentbatch.runtime.apply import ApplyStats, PlannedApply, commit_plan, plan_results
+from agentbatch.runtime.context import RuntimeContext, poll_delay
 from agentbatch.runtime.retry import with_retries
 from agentbatch.runtime.settle import settle_unanswered
 from agentbatch.store import runtime_repo as rr
@@ -80,8 +81,7 @@ async def _reschedule(
     ctx: RuntimeContext, batch: Any, error: str | None, provider: Any, status: str | None = None
 ) -> None:
     now = ctx.clock()
-    hint = getattr(provider, "poll_interval_s", None)
-    base = ctx.settings.poll_interval_s if hint is None else float(hint)
+    base = poll_delay(ctx, provider)
     delay = min(ctx.settings.poll_max_interval_s, base * (1.5 ** min(batch.poll_count, 20)))
     delay *= 0.8 + 0.4 * ctx.rng.random()
 
@@ -102,15 +102,30 @@ async def _reschedule(
 
 
 async def ingest(ctx: RuntimeContext, batch: Any, provider: Any) -> ApplyStats:
+    """Stream results in chunks. Planning chunk N+1 (reads and Python work) overlaps with
+    the commit of chunk N (SQL in the driver's thread); commits stay strictly in order."""
     stats = ApplyStats()
-    chunk: list[ItemResult] = []
-    async for item in provider.results(batch.external_id):
-        chunk.append(item)
-        if len(chunk) >= ctx.settings.chunk_size:
-            stats.add(await _apply_chunk(ctx, batch, chunk))
-            chunk = []
-    if chunk:
-        stats.add(await _apply_chunk(ctx, batch, chunk))
+    committing: asyncio.Task[ApplyStats] | None = None
+
+    async def flush(chunk: list[ItemResult]) -> None:
+        nonlocal committing
+        planned = await plan_results(ctx, chunk)
+        if committing is not None:
+            stats.add(await committing)
+        committing = asyncio.create_task(_commit_chunk(ctx, batch, planned))
+
+    try:
+        chunk: list[ItemResult] = []
+        async for item in provider.results(batch.external_id):
+            chunk.append(item)
+            if len(chunk) >= ctx.settings.chunk_size:
+                await flush(chunk)
+                chunk = []
+        if chunk:
+            await flush(chunk)
+    finally:
+        if committing is not None:
+            stats.add(await committing)
     stats.add(
         await settle_unanswered(ctx, batch.id, "the provider returned no result for this item")
     )
@@ -123,8 +138,8 @@ async def ingest(ctx: RuntimeContext, batch: Any, provider: Any) -> ApplyStats:
     return stats
 
 
-async def _apply_chunk(ctx: RuntimeContext, batch: Any, chunk: list[ItemResult]) -> ApplyStats:
-    stats = await apply_results(ctx, chunk)
+async def _commit_chunk(ctx: RuntimeContext, batch: Any, planned: PlannedApply) -> ApplyStats:
+    stats = await commit_plan(ctx, planned)
 
     async def renew(conn: Any) -> None:
         await rr.renew_batch_lease(conn, batch.id, ctx.owner, ctx.lease_until())

@@ -22,7 +22,7 @@ from agentbatch.errors import AgentBatchError, ProviderError
 from agentbatch.ids import as_utc, new_id
 from agentbatch.providers.base import BatchProvider
 from agentbatch.runtime.catalog import catalog_for
-from agentbatch.runtime.context import RuntimeContext
+from agentbatch.runtime.context import RuntimeContext, poll_delay
 from agentbatch.runtime.retry import with_retries
 from agentbatch.runtime.rows import message_row
 from agentbatch.runtime.settle import fail_runs, settle_batch_items
@@ -282,8 +282,7 @@ async def _send(
             ctx, batch_id, f"batch could not be created: {exc}", BatchStatus.FAILED
         )
         return
-    first_poll = getattr(provider, "poll_interval_s", None)
-    delay = ctx.settings.poll_interval_s if first_poll is None else float(first_poll)
+    delay = poll_delay(ctx, provider)
     done = ctx.clock()
 
     async def accepted(conn: Any) -> None:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from agentbatch.domain.statuses import JOB_TERMINAL
+from agentbatch.runtime.callbacks import callback_pass
 from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.finish import finish_pass, recover_pass
 from agentbatch.runtime.poll import poll_pass
@@ -40,6 +41,7 @@ class Worker:
         if finished and self.on_finished is not None:
             await self.on_finished(finished)
         work += len(finished)
+        work += await callback_pass(self.ctx)
         work += await recover_pass(self.ctx)
         return work
 

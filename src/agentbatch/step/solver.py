@@ -59,7 +59,7 @@ class RuleSet:
         allowed = set(names)
         if not self.rules:
             return names
-        init = self.tools_of("init") & allowed
+        init = set(self.tools_of("init")) & allowed
         if not state.history and init:
             allowed = init
         elif state.history:

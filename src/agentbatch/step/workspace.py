@@ -38,5 +38,8 @@ class MemoryWorkspace:
     def original_version(self, block_id: str) -> int:
         return self._original_versions[block_id]
 
+    def original_versions(self) -> dict[str, int]:
+        return dict(self._original_versions)
+
     def memory_dict(self, agent_id: str) -> dict[str, str]:
         return {b.label: b.value for b in self.blocks_of(agent_id)}

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Table
@@ -83,14 +84,46 @@ def _update_sql(table: Table, columns: tuple[str, ...], key: str, dialect: str) 
     return f"UPDATE {table.name} SET {sets} WHERE {_quote(key)} = {marks[-1]}"
 
 
+def _tuples(
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[dict[str, Any]],
+    dialect: str,
+    tail: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """Rows as driver tuples in column order (plus ``tail`` last), converting only the
+    columns whose type needs it."""
+    keys = (*columns, tail) if tail else columns
+    getter = itemgetter(*keys)
+    convs = [
+        (i, conv)
+        for i, c in enumerate(columns)
+        if (conv := _converter(table, c, dialect)) is not _identity
+    ]
+    if len(keys) == 1:
+        return (
+            [(getter(row),) for row in rows]
+            if not convs
+            else [(convs[0][1](getter(row)),) for row in rows]
+        )
+    if not convs:
+        return [getter(row) for row in rows]
+    out = []
+    for row in rows:
+        values = list(getter(row))
+        for i, conv in convs:
+            values[i] = conv(values[i])
+        out.append(tuple(values))
+    return out
+
+
 async def bulk_insert(
     conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], dialect: str
 ) -> None:
     if not rows:
         return
     columns = tuple(rows[0])
-    convs = [_converter(table, c, dialect) for c in columns]
-    params = [tuple(conv(row[c]) for c, conv in zip(columns, convs, strict=True)) for row in rows]
+    params = _tuples(table, columns, rows, dialect)
     await conn.exec_driver_sql(_insert_sql(table, columns, dialect), params)
 
 
@@ -107,9 +140,5 @@ async def bulk_update(
     for row in rows:
         groups.setdefault(tuple(k for k in row if k != key_param), []).append(row)
     for columns, group in groups.items():
-        convs = [_converter(table, c, dialect) for c in columns]
-        params = [
-            (*(conv(row[c]) for c, conv in zip(columns, convs, strict=True)), row[key_param])
-            for row in group
-        ]
+        params = _tuples(table, columns, group, dialect, tail=key_param)
         await conn.exec_driver_sql(_update_sql(table, columns, key, dialect), params)

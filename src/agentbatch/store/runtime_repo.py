@@ -420,3 +420,48 @@ async def finishable_jobs_check(conn: AsyncConnection, job_id: str) -> bool:
         .limit(1)
     )
     return active.first() is None
+
+
+async def unapplied_items(conn: AsyncConnection, item_ids: set[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(sorted(item_ids)):
+        rows = await conn.execute(
+            select(batch_items.c.id).where(
+                batch_items.c.id.in_(chunk), batch_items.c.applied.is_(False)
+            )
+        )
+        found.update(r.id for r in rows)
+    return found
+
+
+async def run_heads(
+    conn: AsyncConnection, run_ids: Iterable[str], lock: bool
+) -> dict[str, tuple[Any, ...]]:
+    """(status, current_item_id, step) per run, locked when asked."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for chunk in _chunks(sorted(run_ids)):
+        query = (
+            select(runs.c.id, runs.c.status, runs.c.current_item_id, runs.c.step)
+            .where(runs.c.id.in_(chunk))
+            .order_by(runs.c.id)
+        )
+        if lock:
+            query = query.with_for_update()
+        out.update((r.id, (r.status, r.current_item_id, r.step)) for r in await conn.execute(query))
+    return out
+
+
+async def block_versions(
+    conn: AsyncConnection, block_ids: Iterable[str], lock: bool
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for chunk in _chunks(sorted(block_ids)):
+        query = (
+            select(blocks.c.id, blocks.c.version)
+            .where(blocks.c.id.in_(chunk))
+            .order_by(blocks.c.id)
+        )
+        if lock:
+            query = query.with_for_update()
+        out.update((r.id, r.version) for r in await conn.execute(query))
+    return out

@@ -1,0 +1,241 @@
+"""Job callbacks: after a job ends, POST its summary to ``callback_url``, signed, retried.
+
+The pass runs in the worker, after the status commit: a job row that ended with
+``callback_status = 'pending'`` is the durable outbox. Each delivery first claims the row
+(``callback_next_at`` moves ``claim_s`` ahead in a conditional UPDATE), so two workers
+never deliver the same attempt at once, and a worker that dies mid-delivery only delays it:
+the claim expires and another pass retries. Receivers may thus see a callback more than
+once; ``X-AgentBatch-Job`` (and ``job.id`` in the body) is the idempotency key.
+
+Request: ``POST callback_url`` with a JSON body ``{"event": "job.completed" | "job.failed"
+| "job.cancelled", "job": {...same as GET /v1/jobs/{id}...}}`` and the headers
+``X-AgentBatch-Event``, ``X-AgentBatch-Job``, ``X-AgentBatch-Attempt`` and, when
+``AGENTBATCH_CALLBACK_SECRET`` is set (one secret for the deployment),
+``X-AgentBatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``.
+
+Any 2xx is delivered; anything else (3xx included, redirects are not followed), a timeout
+or a connection error is retried after ``backoff_s * factor**(attempt-1)`` (±10% jitter),
+up to ``max_attempts``; then the callback is ``failed`` with the last error on the job."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import or_, select, update
+
+from agentbatch import __version__
+from agentbatch.domain.statuses import JOB_TERMINAL
+from agentbatch.runtime.context import RuntimeContext
+from agentbatch.services.jobs import JobService
+from agentbatch.store.tables import batch_jobs
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-AgentBatch-Signature"
+EVENT_HEADER = "X-AgentBatch-Event"
+JOB_HEADER = "X-AgentBatch-Job"
+ATTEMPT_HEADER = "X-AgentBatch-Attempt"
+_TERMINAL = [s.value for s in JOB_TERMINAL]
+_warned_unsigned = False
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    secret: str | None = None
+    max_attempts: int = 5
+    backoff_s: float = 10.0  # delay after the first failure: 10 s, 40 s, 160 s, 640 s
+    factor: float = 4.0
+    max_backoff_s: float = 3600.0
+    timeout_s: float = 10.0
+    claim_s: float = 120.0  # how long one delivery holds the row
+    per_pass: int = 32  # deliveries started per pass (concurrently)
+
+    @classmethod
+    def from_env(cls) -> CallbackSettings:
+        d = cls()
+        env = os.environ.get
+        return cls(
+            secret=env("AGENTBATCH_CALLBACK_SECRET") or None,
+            max_attempts=int(env("AGENTBATCH_CALLBACK_MAX_ATTEMPTS") or d.max_attempts),
+            backoff_s=float(env("AGENTBATCH_CALLBACK_BACKOFF") or d.backoff_s),
+            timeout_s=float(env("AGENTBATCH_CALLBACK_TIMEOUT") or d.timeout_s),
+        )
+
+    def delay(self, attempt: int, jitter: float = 1.0) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return min(self.max_backoff_s, self.backoff_s * self.factor ** (attempt - 1)) * jitter
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: str, body: bytes, header: str, *, tolerance_s: float = 300.0, now: float | None = None
+) -> bool:
+    """For receivers: is ``header`` a valid signature of ``body``, made recently?"""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        timestamp = int(fields["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+def _due(now: datetime) -> Any:
+    return (
+        batch_jobs.c.callback_status == "pending",
+        batch_jobs.c.status.in_(_TERMINAL),
+        or_(batch_jobs.c.callback_next_at.is_(None), batch_jobs.c.callback_next_at <= now),
+    )
+
+
+async def claim(ctx: RuntimeContext, job_id: str, settings: CallbackSettings) -> int | None:
+    """Take the row for one delivery; returns the attempt number, or None if it is not due
+    (delivered, or claimed by another worker since it was listed)."""
+    now = ctx.clock()
+    async with ctx.db.write() as conn:
+        result = await conn.execute(
+            update(batch_jobs)
+            .where(batch_jobs.c.id == job_id, *_due(now))
+            .values(callback_next_at=now + timedelta(seconds=settings.claim_s))
+        )
+        if result.rowcount != 1:
+            return None
+        done = await conn.execute(
+            select(batch_jobs.c.callback_attempts).where(batch_jobs.c.id == job_id)
+        )
+        return int(done.scalar_one() or 0) + 1
+
+
+async def callback_pass(
+    ctx: RuntimeContext,
+    settings: CallbackSettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    """Deliver due callbacks; returns how many delivery attempts it made."""
+    settings = settings or CallbackSettings.from_env()
+    async with ctx.db.read() as conn:
+        due = (
+            await conn.execute(
+                select(batch_jobs.c.id)
+                .where(*_due(ctx.clock()))
+                .order_by(batch_jobs.c.finished_at, batch_jobs.c.id)
+                .limit(settings.per_pass)
+            )
+        ).scalars()
+        job_ids = list(due)
+    claimed: list[tuple[str, int]] = []
+    for job_id in job_ids:
+        attempt = await claim(ctx, job_id, settings)
+        if attempt is not None:
+            claimed.append((job_id, attempt))
+    if not claimed:
+        return 0
+    _warn_if_unsigned(settings)
+    jobs = JobService(ctx.db, ctx.registry, clock=ctx.clock)
+    timeout = httpx.Timeout(settings.timeout_s)
+    async with httpx.AsyncClient(
+        timeout=timeout, follow_redirects=False, transport=transport
+    ) as client:
+        await asyncio.gather(*(_deliver(ctx, jobs, client, j, n, settings) for j, n in claimed))
+    return len(claimed)
+
+
+def _warn_if_unsigned(settings: CallbackSettings) -> None:
+    global _warned_unsigned
+    if settings.secret is None and not _warned_unsigned:
+        _warned_unsigned = True
+        log.warning("AGENTBATCH_CALLBACK_SECRET is not set: job callbacks are sent unsigned")
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+) -> str | None:
+    """None when delivered, else why not (a short, loggable reason)."""
+    try:
+        async with client.stream("POST", url, content=body, headers=headers) as response:
+            if response.is_success:
+                return None
+            head = b""
+            async for chunk in response.aiter_bytes():
+                head += chunk
+                if len(head) >= 200:
+                    break
+            text = head[:200].decode("utf-8", "replace").strip()
+            return f"HTTP {response.status_code}" + (f": {text}" if text else "")
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        return f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+
+
+async def _deliver(
+    ctx: RuntimeContext,
+    jobs: JobService,
+    client: httpx.AsyncClient,
+    job_id: str,
+    attempt: int,
+    settings: CallbackSettings,
+) -> None:
+    try:
+        job = await jobs.get_job(None, job_id)
+        job.pop("callback", None)
+        event = f"job.{job['status']}"
+        body = json.dumps({"event": event, "job": job}, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"agentbatch/{__version__}",
+            EVENT_HEADER: event,
+            JOB_HEADER: job_id,
+            ATTEMPT_HEADER: str(attempt),
+        }
+        if settings.secret:
+            headers[SIGNATURE_HEADER] = sign(settings.secret, body, int(ctx.clock().timestamp()))
+        error = await _post(client, str(job["callback_url"]), body, headers)
+    except Exception as exc:  # one job's callback never breaks the pass
+        log.exception("callback for job %s could not be sent", job_id)
+        error = f"internal error: {type(exc).__name__}"
+    await _record(ctx, job_id, attempt, error, settings)
+
+
+async def _record(
+    ctx: RuntimeContext, job_id: str, attempt: int, error: str | None, settings: CallbackSettings
+) -> None:
+    now = ctx.clock()
+    values: dict[str, Any] = {"callback_attempts": attempt, "callback_error": error}
+    if error is None:
+        values.update(callback_status="delivered", callback_next_at=None)
+        log.info("callback for job %s delivered (attempt %d)", job_id, attempt)
+    elif attempt >= settings.max_attempts:
+        values.update(callback_status="failed", callback_next_at=None)
+        log.warning("callback for job %s failed after %d attempts: %s", job_id, attempt, error)
+    else:
+        delay = settings.delay(attempt, ctx.rng.uniform(0.9, 1.1))
+        values["callback_next_at"] = now + timedelta(seconds=delay)
+        log.info(
+            "callback for job %s attempt %d failed (%s); retry in %.0fs",
+            job_id,
+            attempt,
+            error,
+            delay,
+        )
+    async with ctx.db.write() as conn:
+        await conn.execute(
+            update(batch_jobs)
+            .where(batch_jobs.c.id == job_id, batch_jobs.c.callback_status == "pending")
+            .values(**values)
+        )
