@@ -13,6 +13,7 @@ from agentbatch import __version__
 from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
 from agentbatch.cli.common import console, database_option, run, setup_logging
+from agentbatch.cli.serve_cmd import keys_group, serve
 from agentbatch.cli.tools_cmd import tools_group
 
 
@@ -28,6 +29,8 @@ cli.add_command(agents_group)
 cli.add_command(blocks_group)
 cli.add_command(batches_group)
 cli.add_command(tools_group)
+cli.add_command(serve)
+cli.add_command(keys_group)
 
 
 @cli.group("db")
@@ -75,6 +78,25 @@ def worker(database_url: str | None, once: bool) -> None:
             await w.run()
 
     run(body())
+
+
+@cli.command("demo")
+@click.option("--agents", "n_agents", default=8, show_default=True, help="How many agents.")
+@click.option("--steps", default=3, show_default=True, help="Max model calls per agent.")
+@click.option(
+    "--model",
+    default="local/smollm2",
+    show_default=True,
+    help="Any model handle; anthropic/... or openai/... need an API key.",
+)
+@database_option
+def demo(n_agents: int, steps: int, model: str, database_url: str | None) -> None:
+    """The main job: agents with memory, one batch job, live progress, a table of results."""
+    from agentbatch.demo import DemoOptions, run_demo
+
+    if n_agents < 1 or steps < 1:
+        raise click.BadParameter("--agents and --steps must be at least 1")
+    run(run_demo(DemoOptions(n_agents, steps, model, database_url), console))
 
 
 @cli.command("bench")

@@ -42,6 +42,7 @@ class OpenAICompatibleProvider:
     """Chat completions at ``base_url`` (with ``/v1``), executed as concurrent calls."""
 
     name = "openai-compatible"
+    poll_interval_s = 0.5  # calls run now, under a concurrency limit: poll often
 
     def __init__(
         self,

@@ -129,8 +129,10 @@ class _Loaded:
 async def _load(
     ctx: RuntimeContext, conn: Any, agent_ids: Sequence[str], lock_blocks: bool
 ) -> _Loaded:
-    agents = await ctx.agents.load(conn, agent_ids)
-    block_map, agent_blocks = await rr.load_blocks(conn, agent_ids, lock=lock_blocks)
+    agents, agent_blocks = await ctx.agents.load(conn, agent_ids)
+    block_map = await rr.load_block_views(
+        conn, (b for ids in agent_blocks.values() for b in ids), lock=lock_blocks
+    )
     customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
     return _Loaded(agents, MemoryWorkspace(block_map.values(), agent_blocks), customs, {})
 
@@ -348,7 +350,7 @@ async def _plan(
             if outcome.done:
                 stats.completed += 1
                 if agent.message_buffer_autoclear:
-                    finished_autoclear.append(run.id)
+                    finished_autoclear.append(run.agent_id)
             else:
                 stats.continued += 1
         changed = list(loaded.ws.changed.values())

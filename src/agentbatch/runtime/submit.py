@@ -9,6 +9,7 @@ batch, items, input messages, run states) before the provider call.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -89,16 +90,91 @@ async def submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
     claimed = await _claim(ctx, job_id, model, cap)
     if not claimed:
         return 0
-    prepared: list[Prepared] = []
-    for start in range(0, len(claimed), ctx.settings.chunk_size):
-        prepared.extend(
-            await _prepare_chunk(
-                ctx, claimed[start : start + ctx.settings.chunk_size], provider, now
+    sender = _BatchSender(ctx, job_id, model, model_name, provider, cap)
+    try:
+        for start in range(0, len(claimed), ctx.settings.chunk_size):
+            chunk = claimed[start : start + ctx.settings.chunk_size]
+            # preparing this chunk overlaps the previous chunk's record transaction
+            sender.add(await _prepare_chunk(ctx, chunk, provider, now))
+    finally:
+        await sender.close()
+    return len(claimed)
+
+
+class _BatchSender:
+    """Fills provider batches up to the provider's count and byte limits. Each prepared chunk
+    is recorded in its own transaction (batch row, items, input messages, run states) in
+    the background; a full batch is sent once all its chunks are recorded."""
+
+    def __init__(
+        self,
+        ctx: RuntimeContext,
+        job_id: str,
+        model: str,
+        model_name: str,
+        provider: BatchProvider,
+        cap: int,
+    ) -> None:
+        self.ctx, self.job_id, self.model, self.model_name = ctx, job_id, model, model_name
+        self.provider, self.cap = provider, cap
+        self.batch_id: str | None = None
+        self.entries: list[dict[str, Any]] = []
+        self.size = 0
+        self.recording: asyncio.Task[None] | None = None
+        self.sends: list[tuple[str, list[dict[str, Any]], asyncio.Task[None] | None]] = []
+        self.recorded: set[str] = set()
+
+    def add(self, prepared: list[Prepared]) -> None:
+        pending: list[Prepared] = []
+        for item in prepared:
+            full = (
+                len(self.entries) >= self.cap
+                or self.size + item.size > self.provider.limits.max_bytes
+            )
+            if self.batch_id is not None and self.entries and full:
+                self._record(pending)
+                pending = []
+                self._close_batch()
+            if self.batch_id is None:
+                self.batch_id, self.entries, self.size = new_id("pbatch"), [], 0
+            pending.append(item)
+            self.entries.append(item.entry)
+            self.size += item.size
+        self._record(pending)
+
+    def _record(self, items: list[Prepared]) -> None:
+        if not items or self.batch_id is None:
+            return
+        first = self.batch_id not in self.recorded
+        self.recorded.add(self.batch_id)
+        self.recording = asyncio.create_task(
+            _record_chunk(
+                self.ctx,
+                self.job_id,
+                self.model,
+                self.provider,
+                self.batch_id,
+                items,
+                first,
+                self.recording,
             )
         )
-    for group in split_by_limits(prepared, cap, provider.limits.max_bytes):
-        await _send(ctx, job_id, model, model_name, provider, group)
-    return len(claimed)
+
+    def _close_batch(self) -> None:
+        if self.batch_id is not None and self.entries:
+            self.sends.append((self.batch_id, self.entries, self.recording))
+        self.batch_id, self.entries, self.size = None, [], 0
+
+    async def close(self) -> None:
+        self._close_batch()
+        for batch_id, entries, recorded in self.sends:
+            if recorded is not None:
+                await recorded
+            await _submit_recorded(
+                self.ctx, self.provider, self.model, self.model_name, batch_id, entries
+            )
+        if self.recording is not None:
+            await self.recording
 
 
 async def _claim(ctx: RuntimeContext, job_id: str, model: str, limit: int) -> list[Any]:
@@ -143,8 +219,10 @@ async def _prepare_chunk(
 ) -> list[Prepared]:
     agent_ids = [r.agent_id for r in runs]
     async with ctx.db.read() as conn:
-        agents = await ctx.agents.load(conn, agent_ids)
-        block_map, agent_blocks = await rr.load_blocks(conn, agent_ids)
+        agents, agent_blocks = await ctx.agents.load(conn, agent_ids)
+        block_map = await rr.load_block_views(
+            conn, (b for ids in agent_blocks.values() for b in ids)
+        )
         contexts = await rr.load_context(conn, agent_ids)
         jobs = await rr.job_settings(conn, {r.job_id for r in runs})
         customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
@@ -203,34 +281,40 @@ async def _prepare_chunk(
     return out
 
 
-async def _send(
+async def _record_chunk(
     ctx: RuntimeContext,
     job_id: str,
     model: str,
-    model_name: str,
     provider: BatchProvider,
+    batch_id: str,
     items: list[Prepared],
+    first: bool,
+    previous: asyncio.Task[None] | None,
 ) -> None:
+    if previous is not None:
+        await previous  # records commit in order
     now = ctx.clock()
-    batch_id = new_id("pbatch")
 
     async def record(conn: Any) -> None:
-        await rr.insert_provider_batch(
-            conn,
-            {
-                "id": batch_id,
-                "job_id": job_id,
-                "provider": provider.name,
-                "model": model,
-                "status": BatchStatus.SUBMITTING.value,
-                "request_count": len(items),
-                "payload_bytes": sum(i.size for i in items),
-                "poll_count": 0,
-                "lease_owner": ctx.owner,
-                "lease_expires": ctx.lease_until(now),
-                "created_at": now,
-            },
-        )
+        if first:
+            await rr.insert_provider_batch(
+                conn,
+                {
+                    "id": batch_id,
+                    "job_id": job_id,
+                    "provider": provider.name,
+                    "model": model,
+                    "status": BatchStatus.SUBMITTING.value,
+                    "request_count": 0,
+                    "payload_bytes": 0,
+                    "poll_count": 0,
+                    "lease_owner": ctx.owner,
+                    "lease_expires": ctx.lease_until(now),
+                    "created_at": now,
+                },
+            )
+            await rr.mark_jobs_running(conn, [job_id], now)
+        await rr.grow_batch(conn, batch_id, len(items), sum(i.size for i in items))
         await rr.insert_messages(conn, [row for i in items for row in i.new_messages])
         await rr.insert_items(
             conn,
@@ -263,10 +347,18 @@ async def _send(
                 for i in items
             ],
         )
-        await rr.mark_jobs_running(conn, [job_id], now)
 
     await ctx.db.transact(record)
-    entries = [i.entry for i in items]
+
+
+async def _submit_recorded(
+    ctx: RuntimeContext,
+    provider: BatchProvider,
+    model: str,
+    model_name: str,
+    batch_id: str,
+    entries: list[dict[str, Any]],
+) -> None:
     try:
         handle = await with_retries(
             lambda: provider.submit(model_name, entries),
@@ -299,5 +391,5 @@ async def _send(
 
     await ctx.db.transact(accepted)
     log.info(
-        "submitted provider batch %s (%s, %d requests) as %s", batch_id, model, len(items), handle
+        "submitted provider batch %s (%s, %d requests) as %s", batch_id, model, len(entries), handle
     )

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from agentbatch.store.db import Database
 from agentbatch.store.tables import messages
 from agentbatch.tools.builtins import ToolResult
+
+if TYPE_CHECKING:
+    from agentbatch.tools.sandbox import SandboxLimits, SandboxPool, SandboxResult
 
 log = logging.getLogger(__name__)
 
@@ -24,36 +28,71 @@ def _truncate(text: str, limit: int = MAX_RESULT_CHARS) -> str:
 
 
 class ToolExecutor:
-    """Runs custom tools in a lazily started sandbox pool; searches history."""
+    """Runs custom tools in a lazily started sandbox pool; searches history.
 
-    def __init__(self, pool: Any | None = None, size: int | None = None) -> None:
+    ``size`` is the pool's size: how many custom tool calls run at once across all agents
+    (``RuntimeSettings.tool_concurrency``; default: the CPU count). ``max_result_chars``
+    caps the text of a tool result the model sees; longer results are cut with a marker.
+    ``default_limits`` are the sandbox limits of a tool that sets none of its own.
+    """
+
+    def __init__(
+        self,
+        pool: SandboxPool | None = None,
+        size: int | None = None,
+        *,
+        max_result_chars: int = MAX_RESULT_CHARS,
+        default_limits: SandboxLimits | None = None,
+    ) -> None:
+        if max_result_chars < 1:
+            raise ValueError(f"max_result_chars must be positive, got {max_result_chars}")
         self._pool = pool
         self._size = size
         self._owns_pool = pool is None
+        self.max_result_chars = max_result_chars
+        self._default_limits = default_limits
 
-    async def _get_pool(self) -> Any:
+    @property
+    def pool(self) -> SandboxPool | None:
+        """The sandbox pool, once a custom tool has run (or the one given)."""
+        return self._pool
+
+    async def _get_pool(self) -> SandboxPool:
         if self._pool is None:
-            from agentbatch.tools.sandbox import SandboxLimits, SandboxPool
+            from agentbatch.tools.sandbox import SandboxPool
 
-            self._pool = SandboxPool(self._size, default_limits=SandboxLimits())
+            self._pool = SandboxPool(self._size, default_limits=self._limits({}))
             await self._pool.start()
         return self._pool
+
+    def _limits(self, settings: dict[str, Any]) -> SandboxLimits:
+        """The tool's own timeout and memory over the defaults. The CPU limit is at least
+        the timeout, so a tool given a long timeout is not cut by the default CPU limit."""
+        from agentbatch.tools.sandbox import SandboxLimits
+
+        base = self._default_limits or SandboxLimits()
+        timeout = float(settings.get("timeout_s") or base.timeout_s)
+        return SandboxLimits(
+            timeout_s=timeout,
+            memory_mb=int(settings.get("memory_mb") or base.memory_mb),
+            cpu_s=max(base.cpu_s, math.ceil(timeout)),
+            max_output_bytes=base.max_output_bytes,
+        )
 
     async def run_custom(
         self, tool: Any, agent_id: str, args: dict[str, Any], memory: dict[str, str]
     ) -> ToolResult:
-        from agentbatch.tools.sandbox import SandboxCall, SandboxLimits
+        """Run one call of a custom tool in the sandbox; never raises for what the tool does.
+
+        The agent's id and a copy of its memory blocks go to the sandbox only when the
+        function declares ``agent_id`` / ``memory`` (settings ``wants_agent_id`` /
+        ``wants_memory``, derived from the source); tools registered before those settings
+        existed get both, and the sandbox injects only what the function declares.
+        """
+        from agentbatch.tools.sandbox import SandboxCall
 
         settings = dict(tool.settings or {})
-        limits = None
-        if settings.get("timeout_s") or settings.get("memory_mb"):
-            base = SandboxLimits()
-            limits = SandboxLimits(
-                timeout_s=float(settings.get("timeout_s") or base.timeout_s),
-                memory_mb=int(settings.get("memory_mb") or base.memory_mb),
-                cpu_s=base.cpu_s,
-                max_output_bytes=base.max_output_bytes,
-            )
+        custom_limits = settings.get("timeout_s") or settings.get("memory_mb")
         pool = await self._get_pool()
         result = await pool.run(
             SandboxCall(
@@ -61,19 +100,30 @@ class ToolExecutor:
                 function=tool.name,
                 arguments=args,
                 env=dict(settings.get("env") or {}),
-                agent_id=agent_id,
-                memory=memory,
+                agent_id=agent_id if settings.get("wants_agent_id", True) else None,
+                memory=dict(memory) if settings.get("wants_memory", True) else None,
                 requirements=list(settings.get("requirements") or []),
-                limits=limits,
+                limits=self._limits(settings) if custom_limits else None,
             )
         )
+        return self._to_tool_result(result)
+
+    def _to_tool_result(self, result: SandboxResult) -> ToolResult:
+        limit = self.max_result_chars
         if not result.ok:
-            return ToolResult(False, _truncate(result.error or "tool failed"))
+            if result.truncated and isinstance(result.value, str) and result.value:
+                # A return value over the sandbox's byte cap comes back cut at the cap: the
+                # model gets its beginning, like any other return value over the limit.
+                head = result.value
+                if len(head) > limit:
+                    return ToolResult(True, _truncate(head, limit))
+                return ToolResult(True, head + f"… [truncated: {result.error}]")
+            return ToolResult(False, _truncate(result.error or "tool failed", limit))
         value = result.value
         text = (
             value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
         )
-        return ToolResult(True, _truncate(text))
+        return ToolResult(True, _truncate(text, limit))
 
     async def conversation_search(
         self, db: Database, agent_id: str, args: dict[str, Any]

@@ -31,20 +31,43 @@ def add_heartbeat(spec: ToolSpec) -> ToolSpec:
     return ToolSpec(spec.name, spec.description, params)
 
 
+# memory tools whose block-label argument is limited to the agent's writable labels
+LABEL_ARGS = {
+    "core_memory_append": "label",
+    "core_memory_replace": "label",
+    "rethink_memory": "target_block_label",
+}
+
+
+def with_label_enum(spec: ToolSpec, arg: str, labels: tuple[str, ...]) -> ToolSpec:
+    """Offer only real, writable labels: models (small ones above all) then cannot miss."""
+    params = dict(spec.parameters)
+    props = dict(params.get("properties") or {})
+    props[arg] = {**props.get(arg, {}), "enum": list(labels)}
+    params["properties"] = props
+    return ToolSpec(spec.name, spec.description, params)
+
+
 class ToolCatalog:
     """Tool specs by name (built-ins and custom tools) with heartbeat-augmented copies."""
 
     def __init__(self, specs: Mapping[str, ToolSpec]) -> None:
         self.specs = dict(specs)
-        self._model_specs: dict[str, ToolSpec] = {}
+        self._model_specs: dict[tuple[str, tuple[str, ...]], ToolSpec] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.specs
 
-    def model_spec(self, name: str) -> ToolSpec:
-        spec = self._model_specs.get(name)
+    def model_spec(self, name: str, labels: tuple[str, ...] = ()) -> ToolSpec:
+        """The schema sent to the model; memory tools list the agent's writable labels."""
+        arg = LABEL_ARGS.get(name)
+        key = (name, labels if arg else ())
+        spec = self._model_specs.get(key)
         if spec is None:
-            spec = self._model_specs[name] = add_heartbeat(self.specs[name])
+            spec = add_heartbeat(self.specs[name])
+            if arg and labels:
+                spec = with_label_enum(spec, arg, labels)
+            self._model_specs[key] = spec
         return spec
 
 
@@ -69,7 +92,8 @@ def build_request(
 ) -> ModelRequest:
     ruleset = rules if rules is not None else RuleSet(agent.rules)
     allowed = ruleset.allowed(agent.tool_names, state)
-    tools = tuple(catalog.model_spec(n) for n in allowed if n in catalog)
+    writable = tuple(b.label for b in blocks if not b.read_only)
+    tools = tuple(catalog.model_spec(n, writable) for n in allowed if n in catalog)
     if not tools:
         tool_choice = "none"
     elif ruleset.must_call_tool(state):

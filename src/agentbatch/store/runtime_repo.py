@@ -99,7 +99,11 @@ async def finishable_jobs(conn: AsyncConnection, limit: int = 100) -> list[str]:
 
 
 async def ready_groups(conn: AsyncConnection, now: datetime) -> list[Any]:
-    """(job_id, model, count, oldest) of queued runs whose backoff has passed."""
+    """(job_id, model, count, oldest) of queued runs whose backoff has passed, found
+    through the open jobs (the ``(job_id, status)`` index), never a scan of all runs."""
+    open_jobs = select(batch_jobs.c.id).where(
+        batch_jobs.c.status.in_([JobStatus.CREATED.value, JobStatus.RUNNING.value])
+    )
     rows = await conn.execute(
         select(
             runs.c.job_id,
@@ -108,6 +112,7 @@ async def ready_groups(conn: AsyncConnection, now: datetime) -> list[Any]:
             func.min(runs.c.updated_at).label("oldest"),
         )
         .where(
+            runs.c.job_id.in_(open_jobs),
             runs.c.status == RunStatus.QUEUED.value,
             runs.c.not_before <= now,
             _lease_free(runs, now),
@@ -172,32 +177,32 @@ async def load_agents(
     return out
 
 
-async def load_blocks(
-    conn: AsyncConnection, agent_ids: Iterable[str], *, lock: bool = False
-) -> tuple[dict[str, BlockView], dict[str, list[str]]]:
-    """Blocks of these agents (locked in id order when asked) and each agent's block ids."""
-    block_map: dict[str, BlockView] = {}
-    agent_map: dict[str, list[str]] = {}
-    ids = sorted(set(agent_ids))
-    links: list[Any] = []
-    for chunk in _chunks(ids):
-        links.extend(
-            await conn.execute(
-                select(agent_blocks.c.agent_id, agent_blocks.c.block_id)
-                .where(agent_blocks.c.agent_id.in_(chunk))
-                .order_by(agent_blocks.c.agent_id, agent_blocks.c.position)
-            )
+async def agent_block_ids(conn: AsyncConnection, agent_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Each agent's block ids, in its block order."""
+    out: dict[str, list[str]] = {}
+    for chunk in _chunks(sorted(set(agent_ids))):
+        rows = await conn.execute(
+            select(agent_blocks.c.agent_id, agent_blocks.c.block_id)
+            .where(agent_blocks.c.agent_id.in_(chunk))
+            .order_by(agent_blocks.c.agent_id, agent_blocks.c.position)
         )
-    for link in links:
-        agent_map.setdefault(link.agent_id, []).append(link.block_id)
-    block_ids = sorted({link.block_id for link in links})
-    for chunk in _chunks(block_ids):
+        for row in rows:
+            out.setdefault(row.agent_id, []).append(row.block_id)
+    return out
+
+
+async def load_block_views(
+    conn: AsyncConnection, block_ids: Iterable[str], *, lock: bool = False
+) -> dict[str, BlockView]:
+    """Current block values (locked in id order when asked)."""
+    out: dict[str, BlockView] = {}
+    for chunk in _chunks(sorted(set(block_ids))):
         query = select(blocks).where(blocks.c.id.in_(chunk)).order_by(blocks.c.id)
         if lock:
             query = query.with_for_update()
         for row in await conn.execute(query):
-            block_map[row.id] = block_view(row)
-    return block_map, agent_map
+            out[row.id] = block_view(row)
+    return out
 
 
 def message_from_row(row: Any) -> Message:
@@ -263,11 +268,14 @@ async def insert_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> 
     await bulk_insert(conn, messages, rows, _dialect(conn))
 
 
-async def clear_context(conn: AsyncConnection, run_ids: Sequence[str]) -> None:
-    """message_buffer_autoclear: a finished run's messages leave the context window."""
-    for chunk in _chunks(list(run_ids)):
+async def clear_context(conn: AsyncConnection, agent_ids: Sequence[str]) -> None:
+    """message_buffer_autoclear: when a run ends, its agent's messages leave the context
+    window (an autoclear agent never keeps any between runs)."""
+    for chunk in _chunks(list(agent_ids)):
         await conn.execute(
-            update(messages).where(messages.c.run_id.in_(chunk)).values(in_context=False)
+            update(messages)
+            .where(messages.c.agent_id.in_(chunk), messages.c.in_context.is_(True))
+            .values(in_context=False)
         )
 
 
@@ -299,6 +307,17 @@ async def insert_provider_batch(conn: AsyncConnection, values: dict[str, Any]) -
 
 async def insert_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     await bulk_insert(conn, batch_items, rows, _dialect(conn))
+
+
+async def grow_batch(conn: AsyncConnection, batch_id: str, requests: int, size: int) -> None:
+    await conn.execute(
+        update(provider_batches)
+        .where(provider_batches.c.id == batch_id)
+        .values(
+            request_count=provider_batches.c.request_count + requests,
+            payload_bytes=provider_batches.c.payload_bytes + size,
+        )
+    )
 
 
 async def update_batch(conn: AsyncConnection, batch_id: str, **values: Any) -> None:

@@ -132,7 +132,6 @@ messages = Table(
     Column("created_at", TS, nullable=False),
     Index("ix_messages_agent_context", "agent_id", "in_context", "id"),
     Index("ix_messages_job", "job_id", "id"),
-    Index("ix_messages_run", "run_id"),
 )
 
 batch_jobs = Table(
@@ -188,7 +187,6 @@ runs = Table(
     Column("updated_at", TS, nullable=False),
     Column("finished_at", TS),
     Index("ix_runs_job_status", "job_id", "status"),
-    Index("ix_runs_status_ready", "status", "not_before"),
     Index("ix_runs_agent", "agent_id"),
 )
 

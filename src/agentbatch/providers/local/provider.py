@@ -30,6 +30,7 @@ class LocalProvider:
 
     name = "local"
     limits = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
+    poll_interval_s = 0.25  # items finish in about a second each: poll often
 
     def __init__(self, generate: GenerateFn | None = None) -> None:
         self._generate: GenerateFn = generate or engine.generate

@@ -156,7 +156,6 @@ def upgrade() -> None:
             "ix_messages_agent_context", ["agent_id", "in_context", "id"], unique=False
         )
         batch_op.create_index("ix_messages_job", ["job_id", "id"], unique=False)
-        batch_op.create_index("ix_messages_run", ["run_id"], unique=False)
 
     op.create_table(
         "provider_batches",
@@ -235,7 +234,6 @@ def upgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.create_index("ix_runs_agent", ["agent_id"], unique=False)
         batch_op.create_index("ix_runs_job_status", ["job_id", "status"], unique=False)
-        batch_op.create_index("ix_runs_status_ready", ["status", "not_before"], unique=False)
 
     op.create_table(
         "batch_items",
@@ -272,7 +270,6 @@ def downgrade() -> None:
 
     op.drop_table("batch_items")
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_index("ix_runs_status_ready")
         batch_op.drop_index("ix_runs_job_status")
         batch_op.drop_index("ix_runs_agent")
 
@@ -283,7 +280,6 @@ def downgrade() -> None:
 
     op.drop_table("provider_batches")
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_run")
         batch_op.drop_index("ix_messages_job")
         batch_op.drop_index("ix_messages_agent_context")
 
