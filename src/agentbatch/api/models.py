@@ -1,0 +1,138 @@
+"""HTTP response shapes (the OpenAPI schema); request bodies are ``agentbatch.schemas``.
+
+These mirror what the services return and are not the database tables: a table can change
+without changing the API, and the API documents only what a caller may rely on."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing. Pass ``next_cursor`` as ``cursor`` to read on while
+    ``has_more`` is true; for messages it also lets you tail a running job."""
+
+    data: list[T]
+    has_more: bool
+    next_cursor: str | None = Field(description="id of the last item on this page")
+
+
+class Block(BaseModel):
+    id: str
+    label: str
+    value: str
+    limit: int
+    description: str | None
+    read_only: bool
+    version: int
+
+
+class Agent(BaseModel):
+    id: str
+    name: str
+    system: str
+    model: str
+    model_settings: dict[str, Any]
+    tools: list[str]
+    tool_rules: list[dict[str, Any]]
+    message_buffer_autoclear: bool
+    metadata: dict[str, Any]
+    blocks: list[Block]
+    created_at: str | None
+
+
+class Tool(BaseModel):
+    id: str | None = Field(description="null for built-in tools")
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    source: str | None
+    settings: dict[str, Any]
+    created_at: str | None = None
+
+
+class Usage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+
+
+class JobUsage(Usage):
+    model_calls: int
+
+
+class Cost(BaseModel):
+    usd: float
+    live_usd: float
+    batch_savings_usd: float
+    cache_savings_usd: float
+    unpriced_models: list[str]
+
+
+class CallbackState(BaseModel):
+    status: str | None = Field(description="pending, delivered or failed")
+    attempts: int
+    error: str | None
+
+
+class JobSummary(BaseModel):
+    id: str
+    status: str
+    max_steps: int
+    request_count: int
+    runs: dict[str, int] = Field(description="number of runs in each run status")
+    metadata: dict[str, Any]
+    callback_url: str | None
+    callback: CallbackState | None
+    error: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class Job(JobSummary):
+    usage: JobUsage
+    cost: Cost
+    provider_batches: dict[str, int] = Field(description="provider batches by status")
+
+
+class Run(BaseModel):
+    id: str
+    agent_id: str
+    model: str
+    status: str
+    step: int
+    attempt: int
+    stop_reason: str | None
+    reply: str | None
+    last_error: str | None
+    usage: Usage
+    updated_at: str | None
+    finished_at: str | None
+
+
+class Message(BaseModel):
+    id: int
+    agent_id: str
+    run_id: str | None
+    step: int | None
+    role: str
+    kind: str
+    content: str | None
+    reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    is_error: bool | None = None
+    created_at: str | None
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    auth: bool

@@ -1,0 +1,107 @@
+"""Errors a caller can act on: 401 without a valid key, 413 over the body limit, 422 for bad
+input, 404/405 for wrong routes, always as ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agentbatch.api.server import ThreadedServer
+from agentbatch.app import AgentBatch
+from agentbatch.keys import revoke_key
+from tests.e2e.http_support import mint_keys, serve
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[ThreadedServer, str, str]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+    (key,) = mint_keys(url, "acme")
+    with serve(url, with_worker=False, max_body_bytes=64 * 1024) as server:
+        yield server, key, url
+
+
+def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return dict(body["error"])
+
+
+def test_keys_are_required_and_checked(api: tuple[ThreadedServer, str, str]) -> None:
+    server, key, url = api
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/v1/health").status_code == 200
+        missing = http.get("/v1/agents")
+        error_of(missing, 401, "unauthorized")
+        assert missing.headers["www-authenticate"] == "Bearer"
+        for header in ("Bearer abk_not-a-real-key", "Bearer nope", "Basic dXNlcjpwYXNz", key):
+            error_of(http.get("/v1/agents", headers={"Authorization": header}), 401, "unauthorized")
+        ok = http.get("/v1/agents", headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200
+
+        async def revoke() -> None:
+            ab = await AgentBatch.open(url)
+            try:
+                await revoke_key(ab.db, key[:12])
+            finally:
+                await ab.close()
+
+        asyncio.run(revoke())
+        revoked = http.get("/v1/agents", headers={"Authorization": f"Bearer {key}"})
+        assert error_of(revoked, 401, "unauthorized")["message"] == "invalid or revoked API key"
+
+
+def test_bad_requests_get_clear_4xx(api: tuple[ThreadedServer, str, str]) -> None:
+    server, key, _ = api
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server.url, headers=auth) as http:
+        invalid = error_of(
+            http.post("/v1/agents", json={"model": "no-slash"}), 422, "invalid_input"
+        )
+        locs = {tuple(d["loc"]) for d in invalid["details"]}
+        assert ("body", "name") in locs and ("body", "model") in locs
+        assert "body.name" in invalid["message"]
+
+        not_json = http.post(
+            "/v1/jobs", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        error_of(not_json, 422, "invalid_input")
+        error_of(http.post("/v1/jobs", json={"requests": []}), 422, "invalid_input")
+        bad_messages = {"requests": [{"agent_id": "agent-x", "messages": [{"role": "system"}]}]}
+        error_of(http.post("/v1/jobs", json=bad_messages), 422, "invalid_input")
+        error_of(http.get("/v1/jobs", params={"limit": 0}), 422, "invalid_input")
+        error_of(http.get("/v1/jobs/job-x/messages", params={"cursor": "x"}), 422, "invalid_input")
+        error_of(http.get("/v1/nowhere"), 404, "not_found")
+        error_of(http.put("/v1/agents"), 405, "method_not_allowed")
+        error_of(http.get("/v1/agents/agent-missing"), 404, "not_found")
+
+
+def test_bodies_over_the_limit_get_413(api: tuple[ThreadedServer, str, str]) -> None:
+    server, key, _ = api
+    auth = {"Authorization": f"Bearer {key}"}
+    big = json.dumps({"name": "x" * 70_000}).encode()
+    with httpx.Client(base_url=server.url, headers=auth) as http:
+        declared = http.post(
+            "/v1/agents", content=big, headers={"Content-Type": "application/json"}
+        )
+        assert "65536 bytes" in error_of(declared, 413, "payload_too_large")["message"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+            for start in range(0, len(big), 8192):
+                yield big[start : start + 8192]
+
+        streamed = http.post(
+            "/v1/agents", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        error_of(streamed, 413, "payload_too_large")
+        small = http.post("/v1/agents", json={"name": "fits", "model": "scripted/x"})
+        assert small.status_code == 201
