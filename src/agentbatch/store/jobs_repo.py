@@ -128,7 +128,11 @@ async def list_job_rows(
         query = query.where(batch_jobs.c.status == status)
     if before:
         ref = (
-            await conn.execute(select(batch_jobs.c.created_at).where(batch_jobs.c.id == before))
+            await conn.execute(
+                select(batch_jobs.c.created_at).where(
+                    batch_jobs.c.id == before, batch_jobs.c.org_id == org_id
+                )
+            )
         ).first()
         if ref is not None:
             query = query.where(
