@@ -125,7 +125,7 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
         chunk_size=cfg.chunk_size,
         max_batch_requests=cfg.max_batch_requests,
     )
-    registry, model, emulator = _provider_setup(cfg.provider)
+    registry, model, emulator = _provider_setup(cfg.provider, cfg.steps)
     ab = await AgentBatch.open(url, settings=settings, registry=registry, upgrade=True)
     try:
         if not ab.db.is_sqlite:
@@ -188,13 +188,13 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
     }
 
 
-def _provider_setup(name: str) -> tuple[ProviderRegistry, str, Any]:
+def _provider_setup(name: str, steps: int) -> tuple[ProviderRegistry, str, Any]:
     registry = ProviderRegistry()
     if name == "scripted":
         return registry, "scripted/bench", None
     from agentbatch.bench_emulated import emulated_provider
 
-    provider, model, server = emulated_provider(name)
+    provider, model, server = emulated_provider(name, steps)
     registry.register(provider.name, provider)
     return registry, model, server
 
