@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agentbatch.app import AgentBatch
+from agentbatch.cli.batches_cmd import cache_phrase
 from agentbatch.providers.anthropic import AnthropicBatchProvider
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.testing.anthropic import AnthropicEmulator
@@ -99,7 +100,7 @@ async def test_batches_show_reports_tokens_and_cost(database_url: str, tmp_path:
     assert (
         f"cost ${cost['usd']:.4f} (live price ${cost['live_usd']:.4f}; "
         f"batch saves ${cost['batch_savings_usd']:.4f}, "
-        f"cache saves ${cost['cache_savings_usd']:.4f})"
+        f"{cache_phrase(cost['cache_savings_usd'])})"
     ) in text
     assert "unpriced" not in text
     assert "provider batches: ingested 2" in text

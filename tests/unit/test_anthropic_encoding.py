@@ -280,3 +280,19 @@ def test_decode_errored_canceled_expired() -> None:
     for kind in ("canceled", "expired"):
         item = decode_line({"custom_id": "c", "result": {"type": kind}})
         assert item.outcome is Outcome(kind) and item.response is None
+
+
+def test_memory_after_the_cached_system_prefix() -> None:
+    from agentbatch.providers.anthropic.encoding import system_blocks
+
+    blocks = system_blocks(
+        "You are kind.\n\n<memory_blocks>x</memory_blocks>", len("You are kind.")
+    )
+    assert blocks[0] == {
+        "type": "text",
+        "text": "You are kind.",
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+    }
+    assert blocks[1] == {"type": "text", "text": "\n\n<memory_blocks>x</memory_blocks>"}
+    # nothing to split: one block with the breakpoint
+    assert len(system_blocks("Only a prompt.", len("Only a prompt."))) == 1

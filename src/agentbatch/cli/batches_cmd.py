@@ -125,6 +125,13 @@ async def wait_for_job(
     return job
 
 
+def cache_phrase(savings: float) -> str:
+    """Cache writes cost more than plain input: a short job can pay more than it saves."""
+    if savings < 0:
+        return f"cache costs ${-savings:.4f}"
+    return f"cache saves ${savings:.4f}"
+
+
 def _print_job(job: dict[str, Any]) -> None:
     console.print(
         f"job [bold]{job['id']}[/bold]: [bold]{job['status']}[/bold]  "
@@ -142,7 +149,7 @@ def _print_job(job: dict[str, Any]) -> None:
     if cost:
         console.print(
             f"cost ${cost['usd']:.4f} (live price ${cost['live_usd']:.4f}; batch saves "
-            f"${cost['batch_savings_usd']:.4f}, cache saves ${cost['cache_savings_usd']:.4f})"
+            f"${cost['batch_savings_usd']:.4f}, {cache_phrase(cost['cache_savings_usd'])})"
             + (
                 f"; unpriced: {', '.join(cost['unpriced_models'])}"
                 if cost["unpriced_models"]

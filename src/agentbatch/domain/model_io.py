@@ -27,6 +27,9 @@ class ModelRequest:
     ``auto`` (tools optional), ``required`` (must call one of ``tools``) or ``none``.
     ``options`` carries provider-specific settings from the agent and job (for the
     scripted provider: its script). ``step`` counts the run's earlier model calls.
+    ``system_static`` is how many leading characters of ``system`` stay the same from
+    request to request (the agent's own prompt, before the rendered memory): providers with
+    prompt caching put their breakpoint there, so a memory edit does not void the cache.
     """
 
     model: str
@@ -40,6 +43,7 @@ class ModelRequest:
     step: int = 0
     attempt: int = 1
     agent_id: str = ""
+    system_static: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,4 +114,5 @@ def build_request(
         step=step,
         attempt=attempt,
         agent_id=agent.id,
+        system_static=len(agent.system),
     )

@@ -1,8 +1,9 @@
 """A neutral ``ModelRequest`` as Anthropic Messages API ``params`` that the API accepts.
 
-Prompt caching: the system prompt is one text block and the last tool carries a
-``cache_control`` breakpoint with the 1-hour ttl (batches outlive 5 minutes), so every
-request of an agent (and every agent with the same tools) shares the cached prefix.
+Prompt caching: the last tool and the agent's own system prompt carry ``cache_control``
+breakpoints with the 1-hour ttl (batches outlive 5 minutes); the rendered memory follows in
+a second system block without one, so a memory edit keeps the cached prefix, and every
+request of an agent (and every agent with the same tools and prompt) shares it.
 
 History rules the API enforces, and how they are met:
 - turns alternate, starting with ``user``: consecutive messages of one role are merged into
@@ -40,13 +41,23 @@ _BAD_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 Block = dict[str, Any]
 
 
+def system_blocks(system: str, static: int) -> list[Block]:
+    """The stable prefix (the agent's prompt) carries the cache breakpoint; the rendered
+    memory after it changes with every memory edit and must not void the cached prefix."""
+    head, tail = system[:static], system[static:]
+    if 0 < static < len(system) and head.strip() and tail.strip():
+        return [
+            {"type": "text", "text": head, "cache_control": dict(CACHE_1H)},
+            {"type": "text", "text": tail},
+        ]
+    return [{"type": "text", "text": system, "cache_control": dict(CACHE_1H)}]
+
+
 def encode_params(request: ModelRequest) -> dict[str, Any]:
     messages, used_tools = encode_messages(request.messages)
     params: dict[str, Any] = {"model": request.model, "max_tokens": max(1, request.max_tokens)}
     if request.system.strip():
-        params["system"] = [
-            {"type": "text", "text": request.system, "cache_control": dict(CACHE_1H)}
-        ]
+        params["system"] = system_blocks(request.system, request.system_static)
     tools: list[dict[str, Any]] = [
         {"name": t.name, "description": t.description, "input_schema": _schema(t.parameters)}
         for t in request.tools

@@ -14,6 +14,7 @@ def request_to_dict(request: ModelRequest) -> dict[str, Any]:
     return {
         "model": request.model,
         "system": request.system,
+        "system_static": request.system_static,
         "messages": [m.to_dict() for m in request.messages],
         "tools": [
             {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
@@ -35,6 +36,7 @@ def request_from_dict(data: Mapping[str, Any]) -> ModelRequest:
     return ModelRequest(
         model=str(data.get("model", "")),
         system=str(data.get("system", "")),
+        system_static=int(data.get("system_static", 0)),
         messages=tuple(Message.from_dict(dict(m)) for m in data.get("messages") or ()),
         tools=tuple(
             ToolSpec(
