@@ -233,3 +233,44 @@ async def test_ingest_of_partial_results_settles_missing_items(
     assert stats.applied == 4 and stats.retried == 2
     await worker.run_until(job_id, timeout_s=30)
     await _assert_exactly_once(app, job_id, ids)
+
+
+async def test_stale_plan_is_recomputed_not_written(
+    app: AgentBatch, recorder: RecordingProvider
+) -> None:
+    """A chunk planned from a snapshot must not overwrite a shared block that another
+    chunk wrote in between: the commit sees the version moved and recomputes."""
+    from agentbatch.runtime.apply import commit_plan, plan_results
+
+    team = await app.agents.create_block(app.org_id, {"label": "team", "value": "log:"})
+    ids = await make_agents(
+        app, 4, block_ids=[team["id"]], tools=["send_message", "core_memory_append"]
+    )
+    script = [
+        {
+            "tool": "core_memory_append",
+            "args": {"label": "team", "content": "{agent_id}"},
+            "heartbeat": False,
+        }
+    ]
+    job = await app.jobs.create_job(
+        app.org_id,
+        {
+            "requests": [{"agent_id": a, "messages": "hi"} for a in ids],
+            "max_steps": 1,
+            "options": {"script": script},
+        },
+    )
+    worker = app.worker()
+    await submit_pass(worker.ctx)
+    [(handle, _)] = recorder.submits
+    results = [item async for item in recorder.inner.results(handle)]
+    first, second = results[:2], results[2:]
+    stale = await plan_results(worker.ctx, first)  # snapshot: the block is still "log:"
+    await apply_results(worker.ctx, second)  # another chunk writes the shared block
+    stats = await commit_plan(worker.ctx, stale)
+    assert stats.applied == 2
+    await worker.run_until(job["id"], timeout_s=30)
+    value = (await app.agents.get_block(app.org_id, team["id"]))["value"]
+    assert sorted(value.split("\n")[1:]) == sorted(ids)  # all four writes, none lost
+    assert (await app.agents.get_block(app.org_id, team["id"]))["version"] == 5

@@ -12,6 +12,7 @@ the transaction against the latest (locked) block values, in item-id order.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -163,7 +164,11 @@ async def _prefill_async(
         jobs = await rr.job_settings(conn, {i.job_id for i in items.values()})
         loaded = await _load(ctx, conn, [r.agent_id for r in runs.values()], lock_blocks=False)
     for _round in range(20):
-        pending: list[tuple[AsyncKey, AgentSpec, Any, dict[str, Any]]] = []
+        # Every round replays the chunk from the snapshot: memory tools run once per round
+        # against a fresh copy, so a custom tool sees memory as the calls before it (in
+        # apply order) left it, never writes applied twice or writes that come after it.
+        ws = copy.deepcopy(loaded.ws)
+        pending: list[tuple[AsyncKey, AgentSpec, Any, dict[str, Any], dict[str, str]]] = []
         done: dict[AsyncKey, ToolResult] = {}
         for item_id in sorted(items):
             item, result = items[item_id], by_id[item_id]
@@ -177,7 +182,7 @@ async def _prefill_async(
                     run,
                     agent,
                     loaded.catalog(org_id),
-                    loaded.ws,
+                    ws,
                     result,
                     jobs[item.job_id].max_steps,
                     async_results,
@@ -190,6 +195,7 @@ async def _prefill_async(
                         agent,
                         loaded.customs.get(org_id, {}).get(p.call.name),
                         p.arguments,
+                        ws.memory_dict(agent.id),  # memory at this call's place in order
                     )
                 )
         if not pending:
@@ -197,7 +203,10 @@ async def _prefill_async(
         import asyncio
 
         outs = await asyncio.gather(
-            *(_run_async(ctx, loaded.ws, a, tool, key[1], args) for key, a, tool, args in pending)
+            *(
+                _run_async(ctx, memory, a, tool, key[1], args)
+                for key, a, tool, args, memory in pending
+            )
         )
         for (key, *_rest), out in zip(pending, outs, strict=True):
             async_results[key] = out
@@ -205,7 +214,7 @@ async def _prefill_async(
 
 async def _run_async(
     ctx: RuntimeContext,
-    ws: MemoryWorkspace,
+    memory: dict[str, str],
     agent: AgentSpec,
     tool: Any,
     call: ToolCall,
@@ -216,7 +225,7 @@ async def _run_async(
             return await ctx.tools.conversation_search(ctx.db, agent.id, args)
         if tool is None:
             return ToolResult(False, f"tool {call.name!r} no longer exists")
-        return await ctx.tools.run_custom(tool, agent.id, args, ws.memory_dict(agent.id))
+        return await ctx.tools.run_custom(tool, agent.id, args, memory)
     except Exception as exc:  # a tool failure must never break the pass
         log.exception("tool %s failed to run", call.name)
         return ToolResult(False, f"{type(exc).__name__}: {exc}")
@@ -340,7 +349,7 @@ async def _plan(
                 except ResultPending as p:  # state moved since the snapshot: run it now
                     tool = loaded.customs.get(org_id, {}).get(p.call.name)
                     async_results[(item_id, p.call)] = await _run_async(
-                        ctx, loaded.ws, agent, tool, p.call, p.arguments
+                        ctx, loaded.ws.memory_dict(agent.id), agent, tool, p.call, p.arguments
                     )
             if outcome is None:
                 run_updates.append(_failed_run(run.id, "tool calls could not be resolved", now))
@@ -354,7 +363,7 @@ async def _plan(
             else:
                 stats.continued += 1
         changed = list(loaded.ws.changed.values())
-        block_versions = loaded.ws.original_versions()
+        block_versions = {b: loaded.ws.original_version(b) for b in loaded.ws.touched}
     return _Plan(
         stats=stats,
         settle=settle,
@@ -364,7 +373,11 @@ async def _plan(
         changed_blocks=changed,
         now=now,
         expect_items=set(items),
-        expect_runs={r.id: (r.status, r.current_item_id, r.step) for r in runs.values()},
+        expect_runs={
+            items[i].run_id: (runs[items[i].run_id].status, i, runs[items[i].run_id].step)
+            for i in items
+            if items[i].run_id in runs and _is_current(items[i], runs[items[i].run_id])
+        },
         expect_blocks=block_versions,
     )
 
@@ -380,12 +393,23 @@ async def _write(conn: Any, plan: _Plan) -> ApplyStats:
 
 
 async def _still_valid(conn: Any, plan: _Plan, lock: bool) -> bool:
-    """Inside the write transaction: is the snapshot the plan was computed from current?"""
-    if await rr.unapplied_items(conn, plan.expect_items) != plan.expect_items:
+    """Inside the write transaction: is the snapshot the plan was computed from current?
+
+    Enough to know: every planned item is still unapplied; every run the plan advances is
+    still waiting on that item (its step and current item change only when that item is
+    applied, which the first check catches, or when its job is cancelled); every block a
+    memory tool read still has its snapshot version. PostgreSQL also locks those rows."""
+    if lock:
+        if await rr.unapplied_items(conn, plan.expect_items) != plan.expect_items:
+            return False
+        if await rr.run_heads(conn, plan.expect_runs, lock) != plan.expect_runs:
+            return False
+        return await rr.block_versions(conn, plan.expect_blocks, lock) == plan.expect_blocks
+    if await rr.count_unapplied(conn, plan.expect_items) != len(plan.expect_items):
         return False
-    if await rr.run_heads(conn, plan.expect_runs, lock) != plan.expect_runs:
+    if await rr.count_waiting(conn, plan.expect_runs) != len(plan.expect_runs):
         return False
-    return await rr.block_versions(conn, plan.expect_blocks, lock) == plan.expect_blocks
+    return await rr.count_block_versions(conn, plan.expect_blocks) == len(plan.expect_blocks)
 
 
 async def plan_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> PlannedApply:

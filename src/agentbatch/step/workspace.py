@@ -15,6 +15,7 @@ class MemoryWorkspace:
         self._blocks = {b.id: b for b in blocks}
         self._agent_blocks = agent_blocks
         self.changed: dict[str, BlockView] = {}
+        self.touched: set[str] = set()  # blocks a memory tool read to decide a write
         self._original_versions = {b.id: b.version for b in self._blocks.values()}
 
     def blocks_of(self, agent_id: str) -> list[BlockView]:
@@ -28,6 +29,9 @@ class MemoryWorkspace:
 
     def labels_of(self, agent_id: str) -> list[str]:
         return [b.label for b in self.blocks_of(agent_id)]
+
+    def touch(self, block: BlockView) -> None:
+        self.touched.add(block.id)
 
     def write(self, block: BlockView, value: str) -> BlockView:
         new = block.with_value(value)

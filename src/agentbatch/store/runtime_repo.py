@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.agents import AgentSpec, BlockView
@@ -484,3 +484,54 @@ async def block_versions(
             query = query.with_for_update()
         out.update((r.id, r.version) for r in await conn.execute(query))
     return out
+
+
+async def count_unapplied(conn: AsyncConnection, item_ids: Iterable[str]) -> int:
+    total = 0
+    for chunk in _chunks(sorted(item_ids)):
+        total += int(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(batch_items)
+                    .where(batch_items.c.id.in_(chunk), batch_items.c.applied.is_(False))
+                )
+            ).scalar_one()
+        )
+    return total
+
+
+async def count_waiting(conn: AsyncConnection, heads: dict[str, tuple[Any, ...]]) -> int:
+    """How many of these runs still wait on the given item (status, item, step)."""
+    total = 0
+    for chunk in _chunks(sorted(heads)):
+        rows = [(run_id, heads[run_id][1], heads[run_id][2]) for run_id in chunk]
+        total += int(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(runs)
+                    .where(
+                        tuple_(runs.c.id, runs.c.current_item_id, runs.c.step).in_(rows),
+                        runs.c.status == RunStatus.WAITING_MODEL.value,
+                    )
+                )
+            ).scalar_one()
+        )
+    return total
+
+
+async def count_block_versions(conn: AsyncConnection, versions: dict[str, int]) -> int:
+    total = 0
+    for chunk in _chunks(sorted(versions)):
+        pairs = [(b, versions[b]) for b in chunk]
+        total += int(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(blocks)
+                    .where(tuple_(blocks.c.id, blocks.c.version).in_(pairs))
+                )
+            ).scalar_one()
+        )
+    return total

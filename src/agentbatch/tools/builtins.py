@@ -97,6 +97,7 @@ def _write(
     if block is None:
         labels = ", ".join(ws.labels_of(agent_id)) or "none"
         return ToolResult(False, f"no memory block labelled {label!r} (blocks: {labels})")
+    ws.touch(block)
     if block.read_only:
         return ToolResult(False, f"memory block {label!r} is read-only; nothing was changed")
     new_value = compute(block.value)
