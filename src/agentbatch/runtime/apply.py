@@ -15,12 +15,12 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from agentbatch.domain.agents import AgentSpec, BlockView
-from agentbatch.domain.messages import ToolCall
+from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.model_io import ItemResult, Outcome
 from agentbatch.domain.statuses import RunStatus
 from agentbatch.runtime.catalog import catalog_for
@@ -72,6 +72,9 @@ class _Plan:
     expect_items: set[str]
     expect_runs: dict[str, tuple[Any, ...]]
     expect_blocks: dict[str, int]
+    # what each advanced run appended to its agent's window (agent, run, step, messages)
+    advanced: list[tuple[str, str, int, list[Message]]] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)  # agents whose run finished or failed
 
 
 @dataclass
@@ -279,6 +282,8 @@ async def _plan(
     succeeded: list[str] = []
     changed: list[BlockView] = []
     block_versions: dict[str, int] = {}
+    advanced: list[tuple[str, str, int, list[Message]]] = []
+    ended: list[str] = []
     for item_id in sorted(items):
         item, result = items[item_id], by_id[item_id]
         run = runs.get(item.run_id)
@@ -302,6 +307,7 @@ async def _plan(
         job = jobs[item.job_id]
         error = f"{result.outcome.value}: {result.error or 'no detail from the provider'}"
         if run.attempt >= job.max_attempts:
+            ended.append(run.agent_id)
             stats.failed += 1
             run_updates.append(
                 _failed_run(run.id, f"{error} (after {run.attempt} attempt(s))", now)
@@ -357,6 +363,13 @@ async def _plan(
                 continue
             _step_rows(outcome, run, org_id, result, now, msg_rows, run_updates)
             if outcome.done:
+                ended.append(run.agent_id)
+            else:
+                appended = [outcome.assistant, *outcome.tool_messages]
+                if outcome.heartbeat is not None:
+                    appended.append(outcome.heartbeat)
+                advanced.append((run.agent_id, run.id, run.step, appended))
+            if outcome.done:
                 stats.completed += 1
                 if agent.message_buffer_autoclear:
                     finished_autoclear.append(run.agent_id)
@@ -379,6 +392,8 @@ async def _plan(
             if items[i].run_id in runs and _is_current(items[i], runs[items[i].run_id])
         },
         expect_blocks=block_versions,
+        advanced=advanced,
+        ended=ended,
     )
 
 
@@ -431,17 +446,22 @@ async def commit_plan(ctx: RuntimeContext, planned: PlannedApply) -> ApplyStats:
         return ApplyStats()
     lock = not ctx.db.is_sqlite
 
-    async def txn(conn: Any) -> ApplyStats:
+    async def txn(conn: Any) -> _Plan:
         assert planned.plan is not None
-        if await _still_valid(conn, planned.plan, lock):
-            return await _write(conn, planned.plan)
-        fresh = await _plan(ctx, conn, planned.by_id, planned.async_results, lock)
-        return await _write(conn, fresh)
+        plan = planned.plan
+        if not await _still_valid(conn, plan, lock):
+            plan = await _plan(ctx, conn, planned.by_id, planned.async_results, lock)
+        await _write(conn, plan)
+        return plan
 
     with ctx.metrics.phase("apply", ctx.db) as phase:
-        stats = await ctx.db.transact(txn)
-        phase.items += stats.applied
-    return stats
+        written = await ctx.db.transact(txn)
+        phase.items += written.stats.applied
+    for agent_id, run_id, step, appended in written.advanced:
+        ctx.contexts.advance(agent_id, run_id, step, appended)
+    for agent_id in written.ended:
+        ctx.contexts.drop(agent_id)
+    return written.stats
 
 
 def _failed_run(run_id: str, error: str, now: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from agentbatch.config import RuntimeSettings
 from agentbatch.ids import Clock, utcnow
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.runtime.agent_cache import AgentCache
+from agentbatch.runtime.context_cache import ContextCache
 from agentbatch.runtime.metrics import Metrics
 from agentbatch.runtime.tool_exec import ToolExecutor
 from agentbatch.store.db import Database
@@ -37,6 +38,7 @@ class RuntimeContext:
     tools: ToolExecutor = field(default_factory=ToolExecutor)
     metrics: Metrics = field(default_factory=Metrics)
     agents: AgentCache = field(default_factory=AgentCache)
+    contexts: ContextCache = field(default_factory=ContextCache)
 
     def lease_until(self, now: datetime | None = None) -> datetime:
         return (now or self.clock()) + timedelta(seconds=self.settings.lease_s)

@@ -223,7 +223,12 @@ async def _prepare_chunk(
         block_map = await rr.load_block_views(
             conn, (b for ids in agent_blocks.values() for b in ids)
         )
-        contexts = await rr.load_context(conn, agent_ids)
+        cached = {
+            r.agent_id: window
+            for r in runs
+            if (window := ctx.contexts.get(r.agent_id, r.id, r.step)) is not None
+        }
+        contexts = await rr.load_context(conn, [a for a in agent_ids if a not in cached])
         jobs = await rr.job_settings(conn, {r.job_id for r in runs})
         customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
     measure = provider.limits.max_bytes < UNLIMITED_BYTES
@@ -238,7 +243,8 @@ async def _prepare_chunk(
             continue
         agent, org_id = agent_org
         new_msgs = [Message.from_dict(m) for m in run.pending_messages or ()]
-        context = contexts.get(run.agent_id, []) + new_msgs
+        window = cached.get(run.agent_id)
+        context = list(window) if window is not None else contexts.get(run.agent_id, []) + new_msgs
         blocks = [block_map[b] for b in agent_blocks.get(run.agent_id, ()) if b in block_map]
         item_id = new_id("item")
         catalog = catalogs.get(org_id)
@@ -274,6 +280,7 @@ async def _prepare_chunk(
             )
             for m in new_msgs
         ]
+        ctx.contexts.put(run.agent_id, run.id, run.step, context)
         out.append(Prepared(run.id, item_id, run.step, run.attempt, entry, size, rows))
     if failures:
         for run_id, error in failures.items():

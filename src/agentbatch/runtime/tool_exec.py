@@ -27,6 +27,20 @@ def _truncate(text: str, limit: int = MAX_RESULT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"… [truncated at {limit} characters]"
 
 
+def _json_head_text(head: str) -> str:
+    """The text of a cut JSON document: a cut string is decoded (as a whole return value
+    that is a string is shown raw), anything else stays JSON text."""
+    if head.startswith('"'):
+        for cut in range(8):  # the cut may fall inside an escape (at most 6 characters)
+            try:
+                text = json.loads(head[: len(head) - cut] + '"')
+            except ValueError:
+                continue
+            if isinstance(text, str):
+                return text
+    return head
+
+
 class ToolExecutor:
     """Runs custom tools in a lazily started sandbox pool; searches history.
 
@@ -114,7 +128,7 @@ class ToolExecutor:
             if result.truncated and isinstance(result.value, str) and result.value:
                 # A return value over the sandbox's byte cap comes back cut at the cap: the
                 # model gets its beginning, like any other return value over the limit.
-                head = result.value
+                head = _json_head_text(result.value)
                 if len(head) > limit:
                     return ToolResult(True, _truncate(head, limit))
                 return ToolResult(True, head + f"… [truncated: {result.error}]")
