@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.agents import AgentSpec
 from agentbatch.store.agents_repo import agent_spec
+from agentbatch.store.in_list import in_ids
 from agentbatch.store.runtime_repo import agent_block_ids
 from agentbatch.store.tables import agents
 
@@ -36,7 +37,7 @@ class AgentCache:
         for start in range(0, len(ids), 2000):
             rows = await conn.execute(
                 select(agents.c.id, agents.c.updated_at).where(
-                    agents.c.id.in_(ids[start : start + 2000])
+                    in_ids(agents.c.id, ids[start : start + 2000], conn.dialect.name)
                 )
             )
             for row in rows:

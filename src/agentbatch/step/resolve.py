@@ -8,6 +8,7 @@ a call that fails any check becomes a failed tool result the model sees on its n
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,10 +52,12 @@ class StepOutcome:
 
 
 def tool_message(call: ToolCall, result: ToolResult) -> Message:
-    body = {"status": "OK" if result.ok else "Failed", "message": result.output}
+    # the same JSON as json.dumps({"status": ..., "message": ...}), without the dict walk
+    status = '"OK"' if result.ok else '"Failed"'
+    content = f'{{"status": {status}, "message": {json.dumps(result.output, ensure_ascii=False)}}}'
     return Message(
         role="tool",
-        content=json.dumps(body, ensure_ascii=False),
+        content=content,
         tool_call_id=call.id,
         name=call.name,
         is_error=not result.ok,
@@ -62,7 +65,9 @@ def tool_message(call: ToolCall, result: ToolResult) -> Message:
     )
 
 
+@lru_cache(maxsize=256)
 def heartbeat_message(reason: str) -> Message:
+    """Messages are immutable: the few distinct heartbeats are built once."""
     body = {"type": "heartbeat", "reason": f"[automated system message] {reason}"}
     return Message(role="user", content=json.dumps(body), kind="heartbeat")
 

@@ -19,6 +19,7 @@ from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.statuses import RUN_ACTIVE, BatchStatus, JobStatus, RunStatus
 from agentbatch.store.agents_repo import agent_spec, block_view
 from agentbatch.store.bulk import bulk_insert, bulk_update
+from agentbatch.store.in_list import in_ids
 from agentbatch.store.tables import (
     agent_blocks,
     agents,
@@ -159,7 +160,7 @@ async def claim_runs(
 async def lock_runs(conn: AsyncConnection, run_ids: Sequence[str], lock: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for chunk in _chunks(sorted(run_ids)):
-        query = select(runs).where(runs.c.id.in_(chunk)).order_by(runs.c.id)
+        query = select(runs).where(in_ids(runs.c.id, chunk, _dialect(conn))).order_by(runs.c.id)
         if lock:
             query = query.with_for_update()
         out.update((r.id, r) for r in await conn.execute(query))
@@ -183,7 +184,7 @@ async def agent_block_ids(conn: AsyncConnection, agent_ids: Iterable[str]) -> di
     for chunk in _chunks(sorted(set(agent_ids))):
         rows = await conn.execute(
             select(agent_blocks.c.agent_id, agent_blocks.c.block_id)
-            .where(agent_blocks.c.agent_id.in_(chunk))
+            .where(in_ids(agent_blocks.c.agent_id, chunk, _dialect(conn)))
             .order_by(agent_blocks.c.agent_id, agent_blocks.c.position)
         )
         for row in rows:
@@ -197,7 +198,9 @@ async def load_block_views(
     """Current block values (locked in id order when asked)."""
     out: dict[str, BlockView] = {}
     for chunk in _chunks(sorted(set(block_ids))):
-        query = select(blocks).where(blocks.c.id.in_(chunk)).order_by(blocks.c.id)
+        query = (
+            select(blocks).where(in_ids(blocks.c.id, chunk, _dialect(conn))).order_by(blocks.c.id)
+        )
         if lock:
             query = query.with_for_update()
         for row in await conn.execute(query):
@@ -239,7 +242,9 @@ async def load_context(conn: AsyncConnection, agent_ids: Iterable[str]) -> dict[
     for chunk in _chunks(sorted(set(agent_ids))):
         rows = await conn.execute(
             select(*_CONTEXT_COLUMNS)
-            .where(messages.c.agent_id.in_(chunk), messages.c.in_context.is_(True))
+            .where(
+                in_ids(messages.c.agent_id, chunk, _dialect(conn)), messages.c.in_context.is_(True)
+            )
             .order_by(messages.c.agent_id, messages.c.id)
         )
         for row in rows:
@@ -335,7 +340,7 @@ async def lock_items(conn: AsyncConnection, item_ids: Sequence[str], lock: bool)
     out: dict[str, Any] = {}
     for chunk in _chunks(sorted(item_ids)):
         query = select(batch_items).where(
-            batch_items.c.id.in_(chunk), batch_items.c.applied.is_(False)
+            in_ids(batch_items.c.id, chunk, _dialect(conn)), batch_items.c.applied.is_(False)
         )
         if lock:
             query = query.with_for_update(skip_locked=True)
@@ -446,7 +451,7 @@ async def unapplied_items(conn: AsyncConnection, item_ids: set[str]) -> set[str]
     for chunk in _chunks(sorted(item_ids)):
         rows = await conn.execute(
             select(batch_items.c.id).where(
-                batch_items.c.id.in_(chunk), batch_items.c.applied.is_(False)
+                in_ids(batch_items.c.id, chunk, _dialect(conn)), batch_items.c.applied.is_(False)
             )
         )
         found.update(r.id for r in rows)
@@ -461,7 +466,7 @@ async def run_heads(
     for chunk in _chunks(sorted(run_ids)):
         query = (
             select(runs.c.id, runs.c.status, runs.c.current_item_id, runs.c.step)
-            .where(runs.c.id.in_(chunk))
+            .where(in_ids(runs.c.id, chunk, _dialect(conn)))
             .order_by(runs.c.id)
         )
         if lock:
@@ -477,7 +482,7 @@ async def block_versions(
     for chunk in _chunks(sorted(block_ids)):
         query = (
             select(blocks.c.id, blocks.c.version)
-            .where(blocks.c.id.in_(chunk))
+            .where(in_ids(blocks.c.id, chunk, _dialect(conn)))
             .order_by(blocks.c.id)
         )
         if lock:
@@ -494,7 +499,10 @@ async def count_unapplied(conn: AsyncConnection, item_ids: Iterable[str]) -> int
                 await conn.execute(
                     select(func.count())
                     .select_from(batch_items)
-                    .where(batch_items.c.id.in_(chunk), batch_items.c.applied.is_(False))
+                    .where(
+                        in_ids(batch_items.c.id, chunk, _dialect(conn)),
+                        batch_items.c.applied.is_(False),
+                    )
                 )
             ).scalar_one()
         )
