@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from agentbatch.app import AgentBatch
 from agentbatch.errors import AgentBatchError, UserError
 
 T = TypeVar("T")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays on one line
 
 database_option = click.option(
     "--database-url",
@@ -31,20 +32,22 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; user errors become a one-line message and exit code 2."""
+    """Run a coroutine; user errors become a one-line message and exit code 2.
+
+    Messages are escaped: brackets in them (``list[str]``) are text, not Rich markup."""
     try:
         return asyncio.run(coro)
     except UserError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
     except AgentBatchError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
     except OSError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from agentbatch.app import AgentBatch
@@ -59,8 +62,32 @@ async def create_tool(
     )
     if as_json:
         print_json(tool)
-    else:
-        console.print(f"created tool [bold]{tool['name']}[/bold]: {tool['description']}")
+        return
+    console.print(
+        f"created tool [bold]{escape(tool['name'])}[/bold]: {escape(tool['description'])}"
+    )
+    console.print(f"  parameters: {escape(_describe_parameters(tool['parameters']))}")
+    settings = tool["settings"] or {}
+    injected = [p for p in ("agent_id", "memory") if settings.get(f"wants_{p}")]
+    if injected:
+        console.print(f"  injected by the runtime: {', '.join(injected)}")
+
+
+def _describe_parameters(schema: dict[str, Any]) -> str:
+    """``city (string, required), days (integer, default 3)``, or ``none``."""
+    required = set(schema.get("required") or ())
+    parts = []
+    for name, spec in (schema.get("properties") or {}).items():
+        kind = spec.get("type", "any") if isinstance(spec, dict) else "any"
+        kind = "/".join(kind) if isinstance(kind, list) else str(kind)
+        if name in required:
+            detail = "required"
+        elif isinstance(spec, dict) and "default" in spec:
+            detail = f"default {json.dumps(spec['default'])}"
+        else:
+            detail = "optional"
+        parts.append(f"{name} ({kind}, {detail})")
+    return ", ".join(parts) or "none"
 
 
 @tools_group.command("list")
@@ -76,7 +103,7 @@ async def list_tools(app: AgentBatch, as_json: bool) -> None:
     table = Table("name", "kind", "description")
     for t in rows:
         kind = "built-in" if (t["settings"] or {}).get("builtin") else "custom"
-        table.add_row(t["name"], kind, t["description"][:80])
+        table.add_row(escape(t["name"]), kind, escape(t["description"][:80]))
     console.print(table)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, new_id, utcnow
 from agentbatch.schemas import ToolCreate
@@ -50,7 +52,10 @@ class ToolService:
         try:
             derived = derive_tool_schema(spec.source)
         except ValueError as exc:
-            raise InvalidInput(f"tool source: {exc}") from None
+            message = str(exc)
+            if not message.startswith("tool source"):
+                message = f"tool source: {message}"
+            raise InvalidInput(message) from None
         name = spec.name or derived.name
         if name != derived.name:
             raise InvalidInput(f"the source defines {derived.name!r}, not {name!r}")
@@ -103,11 +108,20 @@ class ToolService:
         return out + [tool_out(r) for r in rows]
 
     async def delete_tool(self, org_id: str, name: str) -> None:
+        if name in BUILTIN_SPECS:
+            raise InvalidInput(f"{name!r} is a built-in tool; only custom tools can be deleted")
         async with self.db.write() as conn:
             rows = await repo.tool_rows(conn, org_id, [name])
             if not rows:
                 raise NotFound(f"tool {name!r} not found")
-            users = await conn.execute(agents.select().where(agents.c.org_id == org_id))
-            if any(name in (r.tool_names or ()) for r in users):
-                raise Conflict(f"tool {name!r} is used by agents; remove it from them first")
+            users = await conn.execute(
+                select(agents.c.name, agents.c.tool_names).where(agents.c.org_id == org_id)
+            )
+            using = [r.name for r in users if name in (r.tool_names or ())]
+            if using:
+                shown = ", ".join(repr(n) for n in using[:3]) + (", ..." if len(using) > 3 else "")
+                raise Conflict(
+                    f"tool {name!r} is used by {len(using)} agent(s) ({shown}); "
+                    "remove it from them first"
+                )
             await conn.execute(tools.delete().where(tools.c.id == rows[0].id))

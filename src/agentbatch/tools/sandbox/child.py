@@ -36,6 +36,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 _MIB = 1024 * 1024
 _MAX_FD = 65536
+_ENVELOPE_ROOM = 4096  # below the worker's _RESULT_SLACK
 
 
 def _resolve_prctl() -> Any:
@@ -215,15 +216,23 @@ def _encode_value(value: Any, cap: int) -> bytes:
     data = text.encode("utf-8", "backslashreplace")
     if len(data) <= cap:
         return b'{"ok":true,"value":' + data + b"}"
-    return _encode(
-        {
-            "ok": False,
-            "value": data[:cap].decode("utf-8", "ignore"),
-            "truncated": True,
-            "error": f"tool return value too large ({len(data)} bytes serialised); "
-            f"output truncated at {cap} bytes",
-        }
-    )
+    # The cut JSON text travels as a JSON string: its quotes, backslashes and control
+    # characters are escaped once more, which can double its size (or more). Shorten it
+    # until the message fits what the worker reads (cap + _RESULT_SLACK in worker_main).
+    head = data[:cap].decode("utf-8", "ignore")
+    while True:
+        message = _encode(
+            {
+                "ok": False,
+                "value": head,
+                "truncated": True,
+                "error": f"tool return value too large ({len(data)} bytes serialised); "
+                f"output truncated at {cap} bytes",
+            }
+        )
+        if len(message) <= cap + _ENVELOPE_ROOM or not head:
+            return message
+        head = head[: max(0, len(head) * cap // len(message) - 64)]
 
 
 def _print_traceback(exc: BaseException, source: str) -> None:
