@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.agents import AgentSpec
@@ -36,13 +36,14 @@ class AgentCache:
         stale: list[str] = []
         for start in range(0, len(ids), 2000):
             rows = await conn.execute(
-                select(agents.c.id, agents.c.updated_at).where(
+                # compared for equality only: read it as stored, without datetime parsing
+                select(agents.c.id, type_coerce(agents.c.updated_at, String).label("v")).where(
                     in_ids(agents.c.id, ids[start : start + 2000], conn.dialect.name)
                 )
             )
             for row in rows:
                 hit = self._entries.get(row.id)
-                if hit is not None and hit[0] == row.updated_at:
+                if hit is not None and hit[0] == row.v:
                     out[row.id] = (hit[1], hit[2])
                     block_ids[row.id] = hit[3]
                     self._entries.move_to_end(row.id)
@@ -51,14 +52,16 @@ class AgentCache:
         members = await agent_block_ids(conn, stale) if stale else {}
         for start in range(0, len(stale), 2000):
             rows = await conn.execute(
-                select(agents).where(agents.c.id.in_(stale[start : start + 2000]))
+                select(agents, type_coerce(agents.c.updated_at, String).label("v")).where(
+                    agents.c.id.in_(stale[start : start + 2000])
+                )
             )
             for row in rows:
                 spec = agent_spec(row)
                 own = members.get(row.id, [])
                 out[row.id] = (spec, row.org_id)
                 block_ids[row.id] = own
-                self._entries[row.id] = (row.updated_at, spec, row.org_id, own)
+                self._entries[row.id] = (row.v, spec, row.org_id, own)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
         return out, block_ids

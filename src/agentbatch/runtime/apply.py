@@ -13,6 +13,7 @@ the transaction against the latest (locked) block values, in item-id order.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from agentbatch.step.resolve import ResultPending, StepOutcome, resolve_step
 from agentbatch.step.solver import RuleSet, SolverState
 from agentbatch.step.workspace import MemoryWorkspace
 from agentbatch.store import runtime_repo as rr
+from agentbatch.store import tables
+from agentbatch.store.bulk import Op, insert_op, run_ops, update_ops
 from agentbatch.tools.builtins import (
     ASYNC_BUILTINS,
     BUILTIN_SPECS,
@@ -82,6 +85,7 @@ class PlannedApply:
     by_id: dict[str, ItemResult]
     async_results: dict[AsyncKey, ToolResult]
     plan: _Plan | None
+    snapshot: Any = None
 
 
 class PassRunner:
@@ -270,11 +274,51 @@ async def _plan(
     lock: bool,
 ) -> _Plan:
     """Read the state these results touch and compute every row the pass will write."""
-    now = ctx.clock()
-    stats = ApplyStats()
+    snap = await _snapshot(ctx, conn, by_id, lock)
+    return await _compute(ctx, snap, by_id, async_results)
+
+
+@dataclass
+class _Snapshot:
+    items: dict[str, Any]
+    runs: dict[str, Any]
+    jobs: dict[str, Any]
+    loaded: _Loaded | None
+    current: set[str]  # items that are still their run's current item
+
+
+async def _snapshot(
+    ctx: RuntimeContext, conn: Any, by_id: dict[str, ItemResult], lock: bool
+) -> _Snapshot:
+    """Every read an apply pass needs (I/O only)."""
     items = await rr.lock_items(conn, list(by_id), lock=lock)
     runs = await rr.lock_runs(conn, [i.run_id for i in items.values()], lock=lock)
     jobs = await rr.job_settings(conn, {i.job_id for i in items.values()})
+    current = {
+        item_id
+        for item_id, item in items.items()
+        if item.run_id in runs and _is_current(item, runs[item.run_id])
+    }
+    agent_ids = [
+        runs[items[item_id].run_id].agent_id
+        for item_id in current
+        if by_id[item_id].outcome is Outcome.SUCCEEDED and by_id[item_id].response is not None
+    ]
+    loaded = await _load(ctx, conn, agent_ids, lock_blocks=lock) if agent_ids else None
+    return _Snapshot(items, runs, jobs, loaded, current)
+
+
+async def _compute(
+    ctx: RuntimeContext,
+    snap: _Snapshot,
+    by_id: dict[str, ItemResult],
+    async_results: dict[AsyncKey, ToolResult],
+) -> _Plan:
+    """Every row the pass will write, from a snapshot (Python work; awaits only to run an
+    out-of-transaction tool that the snapshot did not foresee)."""
+    now = ctx.clock()
+    stats = ApplyStats()
+    items, runs, jobs = snap.items, snap.runs, snap.jobs
     settle: list[dict[str, Any]] = []
     run_updates: list[dict[str, Any]] = []
     msg_rows: list[dict[str, Any]] = []
@@ -286,7 +330,6 @@ async def _plan(
     ended: list[str] = []
     for item_id in sorted(items):
         item, result = items[item_id], by_id[item_id]
-        run = runs.get(item.run_id)
         response = result.response.to_dict() if result.response is not None else None
         settle.append(
             {
@@ -297,9 +340,10 @@ async def _plan(
                 "applied_at": now,
             }
         )
-        if run is None or not _is_current(item, run):
+        if item_id not in snap.current:
             stats.ignored += 1
             continue
+        run = runs[item.run_id]
         stats.applied += 1
         if result.outcome is Outcome.SUCCEEDED and result.response is not None:
             succeeded.append(item_id)
@@ -328,9 +372,8 @@ async def _plan(
                 }
             )
     if succeeded:
-        loaded = await _load(
-            ctx, conn, [runs[items[i].run_id].agent_id for i in succeeded], lock_blocks=lock
-        )
+        loaded = snap.loaded
+        assert loaded is not None
         for item_id in succeeded:
             item = items[item_id]
             run = runs[item.run_id]
@@ -388,8 +431,7 @@ async def _plan(
         expect_items=set(items),
         expect_runs={
             items[i].run_id: (runs[items[i].run_id].status, i, runs[items[i].run_id].step)
-            for i in items
-            if items[i].run_id in runs and _is_current(items[i], runs[items[i].run_id])
+            for i in snap.current
         },
         expect_blocks=block_versions,
         advanced=advanced,
@@ -397,14 +439,52 @@ async def _plan(
     )
 
 
-async def _write(conn: Any, plan: _Plan) -> ApplyStats:
-    await rr.write_blocks(conn, plan.changed_blocks, plan.now)
-    await rr.insert_messages(conn, plan.msg_rows)
+def _write_ops(plan: _Plan, dialect: str) -> list[Op]:
+    """The plan's writes as driver-level bulk statements, in order."""
+    blocks_rows = [
+        {"b_id": b.id, "value": b.value, "version": b.version, "updated_at": plan.now}
+        for b in plan.changed_blocks
+    ]
+    return [
+        *update_ops(tables.blocks, blocks_rows, dialect),
+        *insert_op(tables.messages, plan.msg_rows, dialect),
+        *update_ops(tables.runs, plan.run_updates, dialect),
+        *update_ops(tables.batch_items, [{**r, "applied": True} for r in plan.settle], dialect),
+    ]
+
+
+async def _write(conn: Any, plan: _Plan, checks: list[tuple[str, Any, int]] | None = None) -> bool:
+    """Write the plan (after ``checks`` pass, when given); False if a check failed."""
+    if not await run_ops(conn, _write_ops(plan, conn.dialect.name), checks or ()):
+        return False
     if plan.autoclear:
         await rr.clear_context(conn, plan.autoclear)
-    await rr.update_runs(conn, plan.run_updates)
-    await rr.settle_items(conn, plan.settle)
-    return plan.stats
+    return True
+
+
+_SQLITE_CHECK_ITEMS = (
+    "SELECT count(*) FROM batch_items WHERE applied = 0 AND id IN (SELECT value FROM json_each(?))"
+)
+_SQLITE_CHECK_RUNS = (
+    "SELECT count(*) FROM runs WHERE status = 'waiting_model' AND (id, current_item_id, step) "
+    "IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]') FROM json_each(?))"
+)
+_SQLITE_CHECK_BLOCKS = (
+    "SELECT count(*) FROM blocks WHERE (id, version) "
+    "IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
+)
+
+
+def _sqlite_checks(plan: _Plan) -> list[tuple[str, Any, int]]:
+    """Count checks equivalent to ``_still_valid`` (see there), run in the driver's thread."""
+    heads = [[run, head[1], head[2]] for run, head in plan.expect_runs.items()]
+    versions = [[b, v] for b, v in plan.expect_blocks.items()]
+    return [
+        (_SQLITE_CHECK_ITEMS, json.dumps(sorted(plan.expect_items)), len(plan.expect_items)),
+        (_SQLITE_CHECK_RUNS, json.dumps(heads), len(heads)),
+        (_SQLITE_CHECK_BLOCKS, json.dumps(versions), len(versions)),
+    ]
 
 
 async def _still_valid(conn: Any, plan: _Plan, lock: bool) -> bool:
@@ -430,15 +510,27 @@ async def _still_valid(conn: Any, plan: _Plan, lock: bool) -> bool:
 async def plan_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> PlannedApply:
     """Phase one of an apply, outside any write transaction: run out-of-transaction tools,
     then compute the pass from a snapshot. ``commit_plan`` writes it (or recomputes)."""
+    return await compute_plan(ctx, await snapshot_results(ctx, results))
+
+
+async def snapshot_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> PlannedApply:
+    """The reads of phase one (and the out-of-transaction tools): SQL, little Python."""
     by_id = {r.custom_id: r for r in results}
     async_results: dict[AsyncKey, ToolResult] = {}
     if by_id and any(_needs_async(r) for r in by_id.values()):
         await _prefill_async(ctx, by_id, async_results)
-    plan = None
+    snap = None
     if by_id:
         async with ctx.db.read() as conn:
-            plan = await _plan(ctx, conn, by_id, async_results, lock=False)
-    return PlannedApply(by_id, async_results, plan)
+            snap = await _snapshot(ctx, conn, by_id, lock=False)
+    return PlannedApply(by_id, async_results, None, snap)
+
+
+async def compute_plan(ctx: RuntimeContext, planned: PlannedApply) -> PlannedApply:
+    """The Python work of phase one: resolve every step from the snapshot."""
+    if planned.snapshot is not None:
+        planned.plan = await _compute(ctx, planned.snapshot, planned.by_id, planned.async_results)
+    return planned
 
 
 async def commit_plan(ctx: RuntimeContext, planned: PlannedApply) -> ApplyStats:
@@ -449,9 +541,15 @@ async def commit_plan(ctx: RuntimeContext, planned: PlannedApply) -> ApplyStats:
     async def txn(conn: Any) -> _Plan:
         assert planned.plan is not None
         plan = planned.plan
-        if not await _still_valid(conn, plan, lock):
+        if lock:  # PostgreSQL: lock the rows the plan read, then compare
+            valid = await _still_valid(conn, plan, lock)
+            if valid:
+                await _write(conn, plan)
+        else:  # SQLite: checks and writes in one call in the driver's thread
+            valid = await _write(conn, plan, _sqlite_checks(plan))
+        if not valid:
             plan = await _plan(ctx, conn, planned.by_id, planned.async_results, lock)
-        await _write(conn, plan)
+            await _write(conn, plan)
         return plan
 
     with ctx.metrics.phase("apply", ctx.db) as phase:
@@ -520,7 +618,7 @@ def _step_rows(
             status=RunStatus.COMPLETED.value,
             stop_reason=outcome.stop_reason,
             finished_at=now,
-            not_before=run.not_before,
+            not_before=now,
         )
     else:
         update.update(

@@ -14,7 +14,13 @@ from typing import Any
 from agentbatch.domain.model_io import ItemResult, Outcome
 from agentbatch.domain.statuses import BatchStatus
 from agentbatch.errors import ProviderError, UnknownBatch
-from agentbatch.runtime.apply import ApplyStats, PlannedApply, commit_plan, plan_results
+from agentbatch.runtime.apply import (
+    ApplyStats,
+    PlannedApply,
+    commit_plan,
+    compute_plan,
+    snapshot_results,
+)
 from agentbatch.runtime.context import RuntimeContext, poll_delay
 from agentbatch.runtime.retry import with_retries
 from agentbatch.runtime.settle import settle_unanswered
@@ -102,14 +108,21 @@ async def _reschedule(
 
 
 async def ingest(ctx: RuntimeContext, batch: Any, provider: Any) -> ApplyStats:
-    """Stream results in chunks. Planning chunk N+1 (reads and Python work) overlaps with
-    the commit of chunk N (SQL in the driver's thread); commits stay strictly in order."""
+    """Stream results in chunks through a three-stage pipeline: while chunk N is resolved
+    (Python, on the event loop), chunk N+1's snapshot is read and chunk N-1 commits (SQL, in
+    the driver's threads). Commits stay strictly in order; a commit whose snapshot went
+    stale recomputes under the write lock."""
     stats = ApplyStats()
     committing: asyncio.Task[ApplyStats] | None = None
+    reading: asyncio.Task[PlannedApply] | None = None
 
-    async def flush(chunk: list[ItemResult]) -> None:
-        nonlocal committing
-        planned = await plan_results(ctx, chunk)
+    async def advance(next_chunk: list[ItemResult] | None) -> None:
+        nonlocal committing, reading
+        ready = reading
+        reading = asyncio.create_task(snapshot_results(ctx, next_chunk)) if next_chunk else None
+        if ready is None:
+            return
+        planned = await compute_plan(ctx, await ready)
         if committing is not None:
             stats.add(await committing)
         committing = asyncio.create_task(_commit_chunk(ctx, batch, planned))
@@ -119,13 +132,16 @@ async def ingest(ctx: RuntimeContext, batch: Any, provider: Any) -> ApplyStats:
         async for item in provider.results(batch.external_id):
             chunk.append(item)
             if len(chunk) >= ctx.settings.chunk_size:
-                await flush(chunk)
+                await advance(chunk)
                 chunk = []
-        if chunk:
-            await flush(chunk)
+        await advance(chunk or None)
+        await advance(None)
     finally:
-        if committing is not None:
-            stats.add(await committing)
+        for task in (reading, committing):
+            if task is not None:
+                result = await task
+                if isinstance(result, ApplyStats):
+                    stats.add(result)
     stats.add(
         await settle_unanswered(ctx, batch.id, "the provider returned no result for this item")
     )

@@ -31,6 +31,8 @@ from agentbatch.step.memory import MemoryRenderer
 from agentbatch.step.prepare import ToolCatalog, build_request
 from agentbatch.step.solver import RuleSet, SolverState
 from agentbatch.store import runtime_repo as rr
+from agentbatch.store import tables
+from agentbatch.store.bulk import insert_op, run_ops, update_ops
 
 log = logging.getLogger(__name__)
 
@@ -322,36 +324,40 @@ async def _record_chunk(
             )
             await rr.mark_jobs_running(conn, [job_id], now)
         await rr.grow_batch(conn, batch_id, len(items), sum(i.size for i in items))
-        await rr.insert_messages(conn, [row for i in items for row in i.new_messages])
-        await rr.insert_items(
+        dialect = conn.dialect.name
+        item_rows = [
+            {
+                "id": i.item_id,
+                "provider_batch_id": batch_id,
+                "job_id": job_id,
+                "run_id": i.run_id,
+                "step": i.step,
+                "attempt": i.attempt,
+                "applied": False,
+                "created_at": now,
+            }
+            for i in items
+        ]
+        run_rows = [
+            {
+                "b_id": i.run_id,
+                "status": RunStatus.WAITING_MODEL.value,
+                "current_item_id": i.item_id,
+                "pending_messages": None,
+                "lease_owner": None,
+                "lease_expires": None,
+                "updated_at": now,
+            }
+            for i in items
+        ]
+        await run_ops(
             conn,
             [
-                {
-                    "id": i.item_id,
-                    "provider_batch_id": batch_id,
-                    "job_id": job_id,
-                    "run_id": i.run_id,
-                    "step": i.step,
-                    "attempt": i.attempt,
-                    "applied": False,
-                    "created_at": now,
-                }
-                for i in items
-            ],
-        )
-        await rr.update_runs(
-            conn,
-            [
-                {
-                    "b_id": i.run_id,
-                    "status": RunStatus.WAITING_MODEL.value,
-                    "current_item_id": i.item_id,
-                    "pending_messages": None,
-                    "lease_owner": None,
-                    "lease_expires": None,
-                    "updated_at": now,
-                }
-                for i in items
+                *insert_op(
+                    tables.messages, [row for i in items for row in i.new_messages], dialect
+                ),
+                *insert_op(tables.batch_items, item_rows, dialect),
+                *update_ops(tables.runs, run_rows, dialect),
             ],
         )
 

@@ -117,14 +117,108 @@ def _tuples(
     return out
 
 
+Op = tuple[str, list[tuple[Any, ...]]]  # (SQL, parameter rows) for executemany
+
+
+def _json_columns(n: int) -> str:
+    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(n))
+
+
+@lru_cache(maxsize=128)
+def _sqlite_insert_json(table: Table, columns: tuple[str, ...]) -> str:
+    cols = ", ".join(_quote(c) for c in columns)
+    return (
+        f"INSERT INTO {table.name} ({cols}) SELECT {_json_columns(len(columns))} FROM json_each(?)"
+    )
+
+
+@lru_cache(maxsize=128)
+def _sqlite_update_json(table: Table, columns: tuple[str, ...], key: str) -> str:
+    picks = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(columns) + 1))
+    sets = ", ".join(f"{_quote(c)} = v.c{i}" for i, c in enumerate(columns))
+    return (
+        f"UPDATE {table.name} SET {sets} FROM (SELECT {picks} FROM json_each(?)) AS v "
+        f"WHERE {table.name}.{_quote(key)} = v.c{len(columns)}"
+    )
+
+
+def _as_json_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One parameter holding every row: SQLite unpacks it in C (``json_each``), so the
+    statement runs without returning to Python per row, and other Python work proceeds
+    meanwhile (``executemany`` would take the interpreter lock for every row)."""
+    return [(json.dumps(rows, ensure_ascii=False),)]
+
+
+def insert_op(table: Table, rows: Sequence[dict[str, Any]], dialect: str) -> list[Op]:
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    params = _tuples(table, columns, rows, dialect)
+    if dialect == "sqlite":
+        return [(_sqlite_insert_json(table, columns), _as_json_rows(params))]
+    return [(_insert_sql(table, columns, dialect), params)]
+
+
+def update_ops(
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    dialect: str,
+    key: str = "id",
+    key_param: str = "b_id",
+) -> list[Op]:
+    """Rows carry ``key_param`` plus the columns to set; rows with other key sets are grouped."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(k for k in row if k != key_param), []).append(row)
+    ops: list[Op] = []
+    for columns, group in groups.items():
+        params = _tuples(table, columns, group, dialect, tail=key_param)
+        if dialect == "sqlite":
+            ops.append((_sqlite_update_json(table, columns, key), _as_json_rows(params)))
+        else:
+            ops.append((_update_sql(table, columns, key, dialect), params))
+    return ops
+
+
+async def run_ops(
+    conn: AsyncConnection, ops: Sequence[Op], checks: Sequence[tuple[str, Any, int]] = ()
+) -> bool:
+    """Run ``checks`` (SQL returning one count, its single parameter, the expected count),
+    then, if every count matched, every op; returns whether the ops ran.
+
+    On SQLite the whole sequence runs as one call in the driver's thread: the event loop
+    is free meanwhile (planning the next chunk), instead of resuming between statements.
+    The surrounding transaction is SQLAlchemy's, on the same connection."""
+    if conn.dialect.name != "sqlite":
+        for sql, expected_param, expected in checks:
+            found = (await conn.exec_driver_sql(sql, (expected_param,))).scalar_one()
+            if found != expected:
+                return False
+        for sql, params in ops:
+            if params:
+                await conn.exec_driver_sql(sql, params)
+        return True
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection  # aiosqlite.Connection
+
+    def work(db: Any) -> bool:
+        for sql, param, expected in checks:
+            if db.execute(sql, (param,)).fetchone()[0] != expected:
+                return False
+        for sql, params in ops:
+            if params:
+                db.executemany(sql, params)
+        return True
+
+    assert driver is not None
+    done: bool = await driver._execute(work, driver._conn)
+    return done
+
+
 async def bulk_insert(
     conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], dialect: str
 ) -> None:
-    if not rows:
-        return
-    columns = tuple(rows[0])
-    params = _tuples(table, columns, rows, dialect)
-    await conn.exec_driver_sql(_insert_sql(table, columns, dialect), params)
+    await run_ops(conn, insert_op(table, rows, dialect))
 
 
 async def bulk_update(
@@ -135,10 +229,4 @@ async def bulk_update(
     key: str = "id",
     key_param: str = "b_id",
 ) -> None:
-    """Rows carry ``key_param`` plus the columns to set; rows with other key sets are grouped."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(k for k in row if k != key_param), []).append(row)
-    for columns, group in groups.items():
-        params = _tuples(table, columns, group, dialect, tail=key_param)
-        await conn.exec_driver_sql(_update_sql(table, columns, key, dialect), params)
+    await run_ops(conn, update_ops(table, rows, dialect, key, key_param))

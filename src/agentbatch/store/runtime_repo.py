@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentbatch.domain.agents import AgentSpec, BlockView
 from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.statuses import RUN_ACTIVE, BatchStatus, JobStatus, RunStatus
-from agentbatch.store.agents_repo import agent_spec, block_view
+from agentbatch.store.agents_repo import agent_spec
 from agentbatch.store.bulk import bulk_insert, bulk_update
 from agentbatch.store.in_list import in_ids
 from agentbatch.store.tables import (
@@ -33,6 +33,43 @@ from agentbatch.store.tables import (
 )
 
 _CHUNK = 2000
+
+# the columns the hot paths use: SQLAlchemy processes every column of every row it reads
+# (datetimes are parsed, JSON decoded), so the step cycle reads no more than it needs
+RUN_HOT = (
+    runs.c.id,
+    runs.c.job_id,
+    runs.c.agent_id,
+    runs.c.status,
+    runs.c.step,
+    runs.c.attempt,
+    runs.c.current_item_id,
+    runs.c.solver_state,
+    runs.c.reply,
+    runs.c.input_tokens,
+    runs.c.output_tokens,
+    runs.c.cache_read_tokens,
+    runs.c.cache_write_tokens,
+)
+RUN_CLAIMED = (
+    runs.c.id,
+    runs.c.job_id,
+    runs.c.agent_id,
+    runs.c.step,
+    runs.c.attempt,
+    runs.c.solver_state,
+    runs.c.pending_messages,
+)
+ITEM_HOT = (batch_items.c.id, batch_items.c.run_id, batch_items.c.job_id)
+BLOCK_HOT = (
+    blocks.c.id,
+    blocks.c.label,
+    blocks.c.value,
+    blocks.c.limit,
+    blocks.c.description,
+    blocks.c.read_only,
+    blocks.c.version,
+)
 
 
 def _chunks(ids: Sequence[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
@@ -152,7 +189,7 @@ async def claim_runs(
         update(runs)
         .where(runs.c.id.in_(candidates.scalar_subquery()))
         .values(lease_owner=owner, lease_expires=until)
-        .returning(*runs.c)
+        .returning(*RUN_CLAIMED)
     )
     return sorted(result.all(), key=lambda r: r.id)
 
@@ -160,7 +197,7 @@ async def claim_runs(
 async def lock_runs(conn: AsyncConnection, run_ids: Sequence[str], lock: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for chunk in _chunks(sorted(run_ids)):
-        query = select(runs).where(in_ids(runs.c.id, chunk, _dialect(conn))).order_by(runs.c.id)
+        query = select(*RUN_HOT).where(in_ids(runs.c.id, chunk, _dialect(conn))).order_by(runs.c.id)
         if lock:
             query = query.with_for_update()
         out.update((r.id, r) for r in await conn.execute(query))
@@ -199,12 +236,14 @@ async def load_block_views(
     out: dict[str, BlockView] = {}
     for chunk in _chunks(sorted(set(block_ids))):
         query = (
-            select(blocks).where(in_ids(blocks.c.id, chunk, _dialect(conn))).order_by(blocks.c.id)
+            select(*BLOCK_HOT)
+            .where(in_ids(blocks.c.id, chunk, _dialect(conn)))
+            .order_by(blocks.c.id)
         )
         if lock:
             query = query.with_for_update()
         for row in await conn.execute(query):
-            out[row.id] = block_view(row)
+            out[row.id] = BlockView(*row)  # BLOCK_HOT is BlockView's field order
     return out
 
 
@@ -339,7 +378,7 @@ async def settle_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Non
 async def lock_items(conn: AsyncConnection, item_ids: Sequence[str], lock: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for chunk in _chunks(sorted(item_ids)):
-        query = select(batch_items).where(
+        query = select(*ITEM_HOT).where(
             in_ids(batch_items.c.id, chunk, _dialect(conn)), batch_items.c.applied.is_(False)
         )
         if lock:
