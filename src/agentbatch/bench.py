@@ -42,7 +42,7 @@ class BenchConfig:
     steps: int = 3
     database_url: str | None = None
     provider: str = "scripted"  # scripted | anthropic-emulator | openai-emulator
-    chunk_size: int = 1000
+    chunk_size: int = 2000
     max_batch_requests: int = 10_000
 
 

@@ -37,7 +37,7 @@ class RuntimeSettings:
     poll_max_interval_s: float = 300.0  # backoff cap between polls
     send_delay_s: float = 2.0  # how long queued requests may wait to fill a batch
     max_batch_requests: int = 10_000  # our cap per provider batch (below provider limits)
-    chunk_size: int = 1_000  # runs/items per transaction in hot paths
+    chunk_size: int = 2_000  # runs/items per transaction in hot paths
     max_attempts: int = 3  # per step, for errored/expired/canceled items
     retry_backoff_s: float = 5.0  # base delay before retrying a failed item
     lease_s: float = 120.0  # how long a claim lasts without renewal

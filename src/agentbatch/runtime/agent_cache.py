@@ -7,6 +7,7 @@ the agent) only for misses and changed agents."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -17,22 +18,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentbatch.domain.agents import AgentSpec
 from agentbatch.store.agents_repo import agent_spec
 from agentbatch.store.in_list import in_ids
-from agentbatch.store.runtime_repo import agent_block_ids
+from agentbatch.store.runtime_repo import agent_block_ids, job_settings
 from agentbatch.store.tables import agents
 
 Loaded = tuple[dict[str, tuple[AgentSpec, str]], dict[str, list[str]]]
 
 
 class AgentCache:
-    def __init__(self, capacity: int = 20_000) -> None:
+    """``recheck_s``: an entry verified this recently is trusted without a query. Agents
+    cannot be edited after creation and cannot be deleted while they have a run, so this
+    only bounds how long a future edit could take to reach a running job."""
+
+    def __init__(self, capacity: int = 20_000, recheck_s: float = 2.0) -> None:
         self.capacity = capacity
+        self.recheck_s = recheck_s
         self._entries: OrderedDict[str, tuple[Any, AgentSpec, str, list[str]]] = OrderedDict()
+        self._checked: dict[str, float] = {}
 
     async def load(self, conn: AsyncConnection, agent_ids: Iterable[str]) -> Loaded:
         """(agent id -> (spec, org id), agent id -> its block ids in order)."""
-        ids = sorted(set(agent_ids))
+        now = time.monotonic()
         out: dict[str, tuple[AgentSpec, str]] = {}
         block_ids: dict[str, list[str]] = {}
+        ids = []
+        for agent_id in sorted(set(agent_ids)):
+            hit = self._entries.get(agent_id)
+            if hit is not None and now - self._checked.get(agent_id, -1e9) < self.recheck_s:
+                out[agent_id] = (hit[1], hit[2])
+                block_ids[agent_id] = hit[3]
+            else:
+                ids.append(agent_id)
         stale: list[str] = []
         for start in range(0, len(ids), 2000):
             rows = await conn.execute(
@@ -46,6 +61,7 @@ class AgentCache:
                 if hit is not None and hit[0] == row.v:
                     out[row.id] = (hit[1], hit[2])
                     block_ids[row.id] = hit[3]
+                    self._checked[row.id] = now
                     self._entries.move_to_end(row.id)
                 else:
                     stale.append(row.id)
@@ -62,6 +78,25 @@ class AgentCache:
                 out[row.id] = (spec, row.org_id)
                 block_ids[row.id] = own
                 self._entries[row.id] = (row.v, spec, row.org_id, own)
+                self._checked[row.id] = now
         while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+            evicted, _ = self._entries.popitem(last=False)
+            self._checked.pop(evicted, None)
         return out, block_ids
+
+
+class JobCache:
+    """A job's max_steps, max_attempts and options never change after creation: read once."""
+
+    def __init__(self, capacity: int = 1_000) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, Any] = OrderedDict()
+
+    async def load(self, conn: AsyncConnection, job_ids: Iterable[str]) -> dict[str, Any]:
+        wanted = set(job_ids)
+        missing = [j for j in wanted if j not in self._entries]
+        if missing:
+            self._entries.update(await job_settings(conn, missing))
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+        return {j: self._entries[j] for j in wanted if j in self._entries}

@@ -135,14 +135,31 @@ class _Loaded:
 
 
 async def _load(
-    ctx: RuntimeContext, conn: Any, agent_ids: Sequence[str], lock_blocks: bool
+    ctx: RuntimeContext,
+    conn: Any,
+    agent_ids: Sequence[str],
+    lock_blocks: bool,
+    memory_users: set[str] | None = None,
 ) -> _Loaded:
+    """Agents and, for ``memory_users`` (default: all), their blocks. An agent whose tool
+    calls touch no memory needs none: a step that only replies reads no block."""
     agents, agent_blocks = await ctx.agents.load(conn, agent_ids)
+    if memory_users is not None:
+        agent_blocks = {a: ids for a, ids in agent_blocks.items() if a in memory_users}
     block_map = await rr.load_block_views(
         conn, (b for ids in agent_blocks.values() for b in ids), lock=lock_blocks
     )
     customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
     return _Loaded(agents, MemoryWorkspace(block_map.values(), agent_blocks), customs, {})
+
+
+def _touches_memory(result: ItemResult) -> bool:
+    """Memory tools read and write blocks; custom tools may receive a copy of them."""
+    if result.response is None:
+        return False
+    return any(
+        c.name in MEMORY_TOOLS or c.name not in BUILTIN_SPECS for c in result.response.tool_calls
+    )
 
 
 def _needs_async(result: ItemResult) -> bool:
@@ -168,7 +185,7 @@ async def _prefill_async(
     async with ctx.db.read() as conn:
         items = await rr.lock_items(conn, list(by_id), lock=False)
         runs = await rr.lock_runs(conn, [i.run_id for i in items.values()], lock=False)
-        jobs = await rr.job_settings(conn, {i.job_id for i in items.values()})
+        jobs = await ctx.jobs.load(conn, {i.job_id for i in items.values()})
         loaded = await _load(ctx, conn, [r.agent_id for r in runs.values()], lock_blocks=False)
     for _round in range(20):
         # Every round replays the chunk from the snapshot: memory tools run once per round
@@ -293,7 +310,7 @@ async def _snapshot(
     """Every read an apply pass needs (I/O only)."""
     items = await rr.lock_items(conn, list(by_id), lock=lock)
     runs = await rr.lock_runs(conn, [i.run_id for i in items.values()], lock=lock)
-    jobs = await rr.job_settings(conn, {i.job_id for i in items.values()})
+    jobs = await ctx.jobs.load(conn, {i.job_id for i in items.values()})
     current = {
         item_id
         for item_id, item in items.items()
@@ -304,7 +321,16 @@ async def _snapshot(
         for item_id in current
         if by_id[item_id].outcome is Outcome.SUCCEEDED and by_id[item_id].response is not None
     ]
-    loaded = await _load(ctx, conn, agent_ids, lock_blocks=lock) if agent_ids else None
+    memory_users = {
+        runs[items[item_id].run_id].agent_id
+        for item_id in current
+        if _touches_memory(by_id[item_id])
+    }
+    loaded = (
+        await _load(ctx, conn, agent_ids, lock_blocks=lock, memory_users=memory_users)
+        if agent_ids
+        else None
+    )
     return _Snapshot(items, runs, jobs, loaded, current)
 
 

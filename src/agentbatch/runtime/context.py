@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from agentbatch.config import RuntimeSettings
 from agentbatch.ids import Clock, utcnow
 from agentbatch.providers.registry import ProviderRegistry
-from agentbatch.runtime.agent_cache import AgentCache
+from agentbatch.runtime.agent_cache import AgentCache, JobCache
 from agentbatch.runtime.context_cache import ContextCache
 from agentbatch.runtime.metrics import Metrics
 from agentbatch.runtime.tool_exec import ToolExecutor
@@ -39,6 +39,7 @@ class RuntimeContext:
     metrics: Metrics = field(default_factory=Metrics)
     agents: AgentCache = field(default_factory=AgentCache)
     contexts: ContextCache = field(default_factory=ContextCache)
+    jobs: JobCache = field(default_factory=JobCache)
 
     def lease_until(self, now: datetime | None = None) -> datetime:
         return (now or self.clock()) + timedelta(seconds=self.settings.lease_s)

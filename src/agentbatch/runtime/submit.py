@@ -231,7 +231,7 @@ async def _prepare_chunk(
             if (window := ctx.contexts.get(r.agent_id, r.id, r.step)) is not None
         }
         contexts = await rr.load_context(conn, [a for a in agent_ids if a not in cached])
-        jobs = await rr.job_settings(conn, {r.job_id for r in runs})
+        jobs = await ctx.jobs.load(conn, {r.job_id for r in runs})
         customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
     measure = provider.limits.max_bytes < UNLIMITED_BYTES
     renderer = MemoryRenderer()

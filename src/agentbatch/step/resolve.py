@@ -8,9 +8,9 @@ a call that fails any check becomes a failed tool result the model sees on its n
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from agentbatch.domain.agents import AgentSpec
