@@ -513,3 +513,26 @@ async def test_executor_sends_agent_id_and_memory_only_to_tools_that_declare_the
         120,
     )
     assert (sent[2].agent_id, sent[2].memory) == ("agent-1", memory)
+
+
+async def test_long_lived_worker_sees_a_tool_created_after_it_started(app: AgentBatch) -> None:
+    """The worker caches each org's custom tools; a tool created later must still be found."""
+    worker = app.worker()
+    [first] = await make_agents(app, 1)
+    job = await run_job(app, [first], script=[{"tool": "send_message", "args": {"message": "hi"}}])
+    await worker.run_until(job["id"], timeout_s=30)  # caches filled, no custom tools yet
+    source = 'def double(x: int) -> int:\n    """Twice x."""\n    return 2 * x\n'
+    await add_tool(app, source)
+    [second] = await make_agents(app, 1, tools=["send_message", "double"])
+    created = await app.jobs.create_job(
+        app.org_id,
+        {
+            "requests": [{"agent_id": second, "messages": "go"}],
+            "max_steps": 1,
+            "options": {"script": [{"tool": "double", "args": {"x": 21}, "heartbeat": False}]},
+        },
+    )
+    await worker.run_until(created["id"], timeout_s=60)
+    msgs = await history(app, created["id"], second)
+    result = json.loads(msgs[-1]["content"])
+    assert result == {"status": "OK", "message": "42"}

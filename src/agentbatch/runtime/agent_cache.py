@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentbatch.domain.agents import AgentSpec
 from agentbatch.store.agents_repo import agent_spec
 from agentbatch.store.in_list import in_ids
-from agentbatch.store.runtime_repo import agent_block_ids, job_settings
+from agentbatch.store.runtime_repo import agent_block_ids, custom_tools, job_settings
 from agentbatch.store.tables import agents
+from agentbatch.tools.builtins import BUILTIN_SPECS
 
 Loaded = tuple[dict[str, tuple[AgentSpec, str]], dict[str, list[str]]]
 
@@ -100,3 +101,36 @@ class JobCache:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
         return {j: self._entries[j] for j in wanted if j in self._entries}
+
+
+class ToolCache:
+    """An organisation's custom tools, re-read at most every ``ttl_s``, and at once when an
+    agent names a custom tool the cached entry lacks (a tool created moments ago). A tool
+    in use cannot be deleted, so staleness never changes what a running agent may call."""
+
+    def __init__(self, ttl_s: float = 2.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def load(
+        self, conn: AsyncConnection, agents: Iterable[tuple[AgentSpec, str]]
+    ) -> dict[str, dict[str, Any]]:
+        """org id -> {tool name -> row} for the orgs of these (agent spec, org id) pairs."""
+        now = time.monotonic()
+        needed: dict[str, set[str]] = {}
+        for spec, org in agents:
+            needed.setdefault(org, set()).update(
+                n for n in spec.tool_names if n not in BUILTIN_SPECS
+            )
+
+        def stale(org: str) -> bool:
+            entry = self._entries.get(org)
+            return (
+                entry is None or now - entry[0] >= self.ttl_s or not needed[org] <= entry[1].keys()
+            )
+
+        refresh = [org for org in needed if stale(org)]
+        if refresh:
+            for org, tools in (await custom_tools(conn, refresh)).items():
+                self._entries[org] = (now, tools)
+        return {org: self._entries[org][1] for org in needed if org in self._entries}

@@ -149,7 +149,7 @@ async def _load(
     block_map = await rr.load_block_views(
         conn, (b for ids in agent_blocks.values() for b in ids), lock=lock_blocks
     )
-    customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
+    customs = await ctx.custom_tools.load(conn, agents.values())
     return _Loaded(agents, MemoryWorkspace(block_map.values(), agent_blocks), customs, {})
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from agentbatch.config import RuntimeSettings
 from agentbatch.ids import Clock, utcnow
 from agentbatch.providers.registry import ProviderRegistry
-from agentbatch.runtime.agent_cache import AgentCache, JobCache
+from agentbatch.runtime.agent_cache import AgentCache, JobCache, ToolCache
 from agentbatch.runtime.context_cache import ContextCache
 from agentbatch.runtime.metrics import Metrics
 from agentbatch.runtime.tool_exec import ToolExecutor
@@ -40,6 +40,7 @@ class RuntimeContext:
     agents: AgentCache = field(default_factory=AgentCache)
     contexts: ContextCache = field(default_factory=ContextCache)
     jobs: JobCache = field(default_factory=JobCache)
+    custom_tools: ToolCache = field(default_factory=ToolCache)
 
     def lease_until(self, now: datetime | None = None) -> datetime:
         return (now or self.clock()) + timedelta(seconds=self.settings.lease_s)

@@ -232,7 +232,7 @@ async def _prepare_chunk(
         }
         contexts = await rr.load_context(conn, [a for a in agent_ids if a not in cached])
         jobs = await ctx.jobs.load(conn, {r.job_id for r in runs})
-        customs = await rr.custom_tools(conn, {org for _, org in agents.values()})
+        customs = await ctx.custom_tools.load(conn, agents.values())
     measure = provider.limits.max_bytes < UNLIMITED_BYTES
     renderer = MemoryRenderer()
     catalogs: dict[str, ToolCatalog] = {}
