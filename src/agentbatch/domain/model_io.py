@@ -134,3 +134,6 @@ class ItemResult:
     outcome: Outcome
     response: ModelResponse | None = None
     error: str | None = None
+    # the response already as JSON text (``response.to_dict()`` encoded), when the
+    # provider has it at hand: stored as is instead of being encoded again
+    response_json: str | None = None

@@ -75,7 +75,7 @@ class ScriptedProvider:
         with path.open("w", encoding="utf-8") as out:
             for entry in entries:
                 line, item = self._answer(entry)
-                out.write(json.dumps(line) + "\n")
+                out.write(line + "\n")
                 local.append(item)
         self._write_state(handle, state)
         self._local[handle] = local
@@ -89,13 +89,14 @@ class ScriptedProvider:
         self._validated = (raw, script)
         return script
 
-    def _answer(self, entry: dict[str, Any]) -> tuple[dict[str, Any], ItemResult]:
+    def _answer(self, entry: dict[str, Any]) -> tuple[str, ItemResult]:
+        """The spool line (JSON text) and the result; the response is encoded once."""
         custom_id = entry["custom_id"]
         try:
             script = self._script(entry["script"])
         except ValueError as exc:
             failed = {"custom_id": custom_id, "outcome": "errored", "error": str(exc)}
-            return failed, ItemResult(custom_id, Outcome.ERRORED, error=str(exc))
+            return json.dumps(failed), ItemResult(custom_id, Outcome.ERRORED, error=str(exc))
         result = answer(
             script,
             step=entry["step"],
@@ -106,13 +107,15 @@ class ScriptedProvider:
             prompt_chars=entry["prompt_chars"],
             model=entry["model"],
         )
-        line: dict[str, Any] = {"custom_id": custom_id, "outcome": result.outcome.value}
+        head = json.dumps(
+            {"custom_id": custom_id, "outcome": result.outcome.value, "error": result.error}
+        )
+        response_json = None
         if result.response is not None:
-            line["response"] = result.response.to_dict()
-        if result.error:
-            line["error"] = result.error
-        item = ItemResult(custom_id, result.outcome, result.response, result.error)
-        return line, item
+            response_json = json.dumps(result.response.to_dict())
+            head = f'{head[:-1]}, "response": {response_json}}}'
+        item = ItemResult(custom_id, result.outcome, result.response, result.error, response_json)
+        return head, item
 
     def _state_path(self, handle: str) -> Path:
         return self.spool / f"{handle}.state.json"

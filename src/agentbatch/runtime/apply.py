@@ -34,7 +34,7 @@ from agentbatch.step.solver import RuleSet, SolverState
 from agentbatch.step.workspace import MemoryWorkspace
 from agentbatch.store import runtime_repo as rr
 from agentbatch.store import tables
-from agentbatch.store.bulk import Op, insert_op, run_ops, update_ops
+from agentbatch.store.bulk import Op, RawJSON, insert_op, run_ops, update_ops
 from agentbatch.tools.builtins import (
     ASYNC_BUILTINS,
     BUILTIN_SPECS,
@@ -356,7 +356,11 @@ async def _compute(
     ended: list[str] = []
     for item_id in sorted(items):
         item, result = items[item_id], by_id[item_id]
-        response = result.response.to_dict() if result.response is not None else None
+        response: Any = None
+        if result.response_json is not None:
+            response = RawJSON(result.response_json)
+        elif result.response is not None:
+            response = result.response.to_dict()
         settle.append(
             {
                 "b_id": item_id,
@@ -430,7 +434,9 @@ async def _compute(
                 run_updates.append(_failed_run(run.id, "tool calls could not be resolved", now))
                 stats.failed += 1
                 continue
-            _step_rows(outcome, run, org_id, result, now, msg_rows, run_updates)
+            # the last tool output only matters to conditional rules
+            keep = any(r.kind == "conditional" for r in agent.rules)
+            _step_rows(outcome, run, org_id, result, now, msg_rows, run_updates, keep)
             if outcome.done:
                 ended.append(run.agent_id)
             else:
@@ -609,6 +615,7 @@ def _step_rows(
     now: Any,
     msg_rows: list[dict[str, Any]],
     run_updates: list[dict[str, Any]],
+    keep_output: bool = True,
 ) -> None:
     assert result.response is not None
     common = {
@@ -628,7 +635,7 @@ def _step_rows(
         "b_id": run.id,
         "step": run.step + 1,
         "attempt": 1,
-        "solver_state": outcome.state.to_dict(),
+        "solver_state": outcome.state.to_dict(keep_output=keep_output),
         "input_tokens": run.input_tokens + usage.input_tokens,
         "output_tokens": run.output_tokens + usage.output_tokens,
         "cache_read_tokens": run.cache_read_tokens + usage.cache_read_tokens,

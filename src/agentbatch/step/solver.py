@@ -20,8 +20,12 @@ class SolverState:
     def after_call(self, tool: str, output: str | None) -> SolverState:
         return SolverState(history=(*self.history, tool), last_output=output)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"history": list(self.history), "last_output": self.last_output}
+    def to_dict(self, keep_output: bool = True) -> dict[str, Any]:
+        """``keep_output=False`` drops the last output (only conditional rules read it)."""
+        return {
+            "history": list(self.history),
+            "last_output": self.last_output if keep_output else None,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SolverState:

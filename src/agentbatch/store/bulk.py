@@ -21,8 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 Converter = Callable[[Any], Any]
 
 
+class RawJSON(str):
+    """Text that is already JSON: written to a JSON column as is."""
+
+    __slots__ = ()
+
+
 def _json(value: Any) -> Any:
-    return None if value is None else json.dumps(value)
+    if value is None or isinstance(value, RawJSON):
+        return value
+    return json.dumps(value)
 
 
 def _sqlite_datetime(value: Any) -> Any:
@@ -120,42 +128,11 @@ def _tuples(
 Op = tuple[str, list[tuple[Any, ...]]]  # (SQL, parameter rows) for executemany
 
 
-def _json_columns(n: int) -> str:
-    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(n))
-
-
-@lru_cache(maxsize=128)
-def _sqlite_insert_json(table: Table, columns: tuple[str, ...]) -> str:
-    cols = ", ".join(_quote(c) for c in columns)
-    return (
-        f"INSERT INTO {table.name} ({cols}) SELECT {_json_columns(len(columns))} FROM json_each(?)"
-    )
-
-
-@lru_cache(maxsize=128)
-def _sqlite_update_json(table: Table, columns: tuple[str, ...], key: str) -> str:
-    picks = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(columns) + 1))
-    sets = ", ".join(f"{_quote(c)} = v.c{i}" for i, c in enumerate(columns))
-    return (
-        f"UPDATE {table.name} SET {sets} FROM (SELECT {picks} FROM json_each(?)) AS v "
-        f"WHERE {table.name}.{_quote(key)} = v.c{len(columns)}"
-    )
-
-
-def _as_json_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One parameter holding every row: SQLite unpacks it in C (``json_each``), so the
-    statement runs without returning to Python per row, and other Python work proceeds
-    meanwhile (``executemany`` would take the interpreter lock for every row)."""
-    return [(json.dumps(rows, ensure_ascii=False),)]
-
-
 def insert_op(table: Table, rows: Sequence[dict[str, Any]], dialect: str) -> list[Op]:
     if not rows:
         return []
     columns = tuple(rows[0])
     params = _tuples(table, columns, rows, dialect)
-    if dialect == "sqlite":
-        return [(_sqlite_insert_json(table, columns), _as_json_rows(params))]
     return [(_insert_sql(table, columns, dialect), params)]
 
 
@@ -173,10 +150,7 @@ def update_ops(
     ops: list[Op] = []
     for columns, group in groups.items():
         params = _tuples(table, columns, group, dialect, tail=key_param)
-        if dialect == "sqlite":
-            ops.append((_sqlite_update_json(table, columns, key), _as_json_rows(params)))
-        else:
-            ops.append((_update_sql(table, columns, key, dialect), params))
+        ops.append((_update_sql(table, columns, key, dialect), params))
     return ops
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,17 @@ from agentbatch.errors import ConfigError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# engine -> its Database, so statements run below SQLAlchemy can still be counted
+_BY_ENGINE: weakref.WeakKeyDictionary[Any, Database] = weakref.WeakKeyDictionary()
+
+
+def count_statements(sync_engine: Any, n: int) -> None:
+    """Count ``n`` statements that bypassed SQLAlchemy's cursor events."""
+    db = _BY_ENGINE.get(sync_engine)
+    if db is not None:
+        db.statements += n
+
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 
@@ -54,6 +66,7 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        _BY_ENGINE[self.engine.sync_engine] = self
         self._install_listeners()
 
     @property
