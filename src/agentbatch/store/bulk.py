@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentbatch.store.db import count_statements
+
 Converter = Callable[[Any], Any]
 
 
@@ -186,6 +188,7 @@ async def run_ops(
 
     assert driver is not None
     done: bool = await driver._execute(work, driver._conn)
+    count_statements(conn.sync_engine, len(checks) + (len(ops) if done else 0))
     return done
 
 
