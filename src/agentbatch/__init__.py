@@ -11,7 +11,14 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["AgentBatch", "AgentBatchError", "InvalidInput", "NotFound", "ProviderError", "__version__"]
+__all__ = [
+    "AgentBatch",
+    "AgentBatchError",
+    "InvalidInput",
+    "NotFound",
+    "ProviderError",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

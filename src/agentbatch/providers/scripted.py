@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from agentbatch import jsonfast
 from agentbatch.config import home_dir
 from agentbatch.domain.model_io import ItemResult, ModelRequest, ModelResponse, Outcome
 from agentbatch.errors import UnknownBatch
@@ -96,7 +97,7 @@ class ScriptedProvider:
             script = self._script(entry["script"])
         except ValueError as exc:
             failed = {"custom_id": custom_id, "outcome": "errored", "error": str(exc)}
-            return json.dumps(failed), ItemResult(custom_id, Outcome.ERRORED, error=str(exc))
+            return jsonfast.dumps(failed), ItemResult(custom_id, Outcome.ERRORED, error=str(exc))
         result = answer(
             script,
             step=entry["step"],
@@ -107,12 +108,12 @@ class ScriptedProvider:
             prompt_chars=entry["prompt_chars"],
             model=entry["model"],
         )
-        head = json.dumps(
+        head = jsonfast.dumps(
             {"custom_id": custom_id, "outcome": result.outcome.value, "error": result.error}
         )
         response_json = None
         if result.response is not None:
-            response_json = json.dumps(result.response.to_dict())
+            response_json = jsonfast.dumps(result.response.to_dict())
             head = f'{head[:-1]}, "response": {response_json}}}'
         item = ItemResult(custom_id, result.outcome, result.response, result.error, response_json)
         return head, item
@@ -128,7 +129,7 @@ class ScriptedProvider:
 
     def _write_state(self, handle: str, state: dict[str, Any]) -> None:
         tmp = self._state_path(handle).with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
+        tmp.write_text(jsonfast.dumps(state))
         tmp.replace(self._state_path(handle))
 
     async def poll(self, handle: str) -> PollResult:

@@ -18,11 +18,11 @@ latest user input text); a literal brace is written ``{{``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agentbatch import jsonfast
 from agentbatch.domain.messages import ToolCall
 from agentbatch.domain.model_io import ModelResponse, Outcome, Usage
 
@@ -125,7 +125,7 @@ def answer(
             args = dict(_fill(call.get("args") or {}, context))
             if call.get("heartbeat") is not None:
                 args["request_heartbeat"] = bool(call["heartbeat"])
-            arguments = json.dumps(args)
+            arguments = jsonfast.dumps(args)
         out_chars += len(arguments)
         calls.append(
             ToolCall(id=f"{call_id_prefix}_{i}", name=str(call["tool"]), arguments=arguments)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
+from agentbatch import jsonfast
 from agentbatch.domain.agents import AgentSpec
 from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.model_io import ModelResponse
@@ -54,7 +55,7 @@ class StepOutcome:
 def tool_message(call: ToolCall, result: ToolResult) -> Message:
     # the same JSON as json.dumps({"status": ..., "message": ...}), without the dict walk
     status = '"OK"' if result.ok else '"Failed"'
-    content = f'{{"status": {status}, "message": {json.dumps(result.output, ensure_ascii=False)}}}'
+    content = f'{{"status": {status}, "message": {jsonfast.dumps(result.output)}}}'
     return Message(
         role="tool",
         content=content,
@@ -74,9 +75,9 @@ def heartbeat_message(reason: str) -> Message:
 
 def _parse_args(call: ToolCall) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        args = json.loads(call.arguments) if call.arguments.strip() else {}
-    except (json.JSONDecodeError, AttributeError) as exc:
-        return None, f"arguments are not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})"
+        args = jsonfast.loads(call.arguments) if call.arguments.strip() else {}
+    except (ValueError, AttributeError) as exc:  # orjson.JSONDecodeError is a ValueError
+        return None, f"arguments are not valid JSON ({getattr(exc, 'msg', exc)})"
     if not isinstance(args, dict):
         return None, "arguments must be a JSON object"
     return args, None

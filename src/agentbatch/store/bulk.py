@@ -8,7 +8,6 @@ datetime values the way the column types would (so SQLAlchemy reads them back un
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentbatch import jsonfast
 from agentbatch.store.db import count_statements
 
 Converter = Callable[[Any], Any]
@@ -32,7 +32,7 @@ class RawJSON(str):
 def _json(value: Any) -> Any:
     if value is None or isinstance(value, RawJSON):
         return value
-    return json.dumps(value)
+    return jsonfast.dumps(value)
 
 
 def _sqlite_datetime(value: Any) -> Any:

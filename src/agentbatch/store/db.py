@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from agentbatch import jsonfast
 from agentbatch.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,11 @@ class Database:
         if self.dialect not in ("sqlite", "postgresql"):
             raise ConfigError(f"unsupported database {self.dialect!r}: use SQLite or PostgreSQL")
         self.statements = 0
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": jsonfast.dumps,
+            "json_deserializer": jsonfast.loads,
+        }
         if self.is_sqlite:
             database = parsed.database or ""
             if database and database != ":memory:":
