@@ -1,4 +1,5 @@
-"""Run an ASGI app (an emulator) with uvicorn on 127.0.0.1 in a background thread."""
+"""Run an ASGI app (an emulator, or the HTTP API with its lifespan) with uvicorn on
+127.0.0.1 in a background thread."""
 
 from __future__ import annotations
 
@@ -20,29 +21,43 @@ def free_port() -> int:
 class BackgroundServer:
     """``with BackgroundServer(app) as srv: srv.url`` serves ``app`` until the block ends."""
 
-    def __init__(self, app: Any, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, app: Any, port: int | None = None, host: str = "127.0.0.1", *, lifespan: bool = False
+    ) -> None:
         self.host = host
         self.port = port or free_port()
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            lifespan="on" if lifespan else "off",
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="asgi-server", daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> BackgroundServer:
+    def start(self, timeout_s: float = 30.0) -> BackgroundServer:
+        """Start serving (a no-op when already serving, so a started server may be used as
+        a context manager)."""
+        if self._thread.is_alive():
+            return self
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"emulator did not start on {self.url}")
+                self.stop()
+                raise RuntimeError(f"the server did not start on {self.url}")
             time.sleep(0.01)
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 30.0) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout_s)
 
     def __enter__(self) -> BackgroundServer:
         return self.start()

@@ -105,7 +105,7 @@ class AnthropicEmulator:
 
     def serve(self, port: int | None = None) -> BackgroundServer:
         """Start serving on 127.0.0.1 (``with emu.serve() as srv: srv.url``)."""
-        return _StartedServer(self.app, port=port).start()
+        return BackgroundServer(self.app, port=port).start()
 
     def new_id(self, prefix: str) -> str:
         with self._id_lock:
@@ -179,15 +179,6 @@ def _user_id(params: Mapping[str, Any]) -> str:
     metadata = params.get("metadata")
     user_id = metadata.get("user_id") if isinstance(metadata, Mapping) else None
     return user_id if isinstance(user_id, str) else ""
-
-
-class _StartedServer(BackgroundServer):
-    """A BackgroundServer that may be entered after it was started."""
-
-    def start(self, timeout_s: float = 10.0) -> BackgroundServer:
-        if self._thread.is_alive():
-            return self
-        return super().start(timeout_s)
 
 
 def main(port: int = 8765, script_path: str | None = None, host: str = "127.0.0.1") -> None:

@@ -38,15 +38,6 @@ def _error(
     return JSONResponse(error_body(status, message, code=code), status_code=status, headers=headers)
 
 
-class _StartedServer(BackgroundServer):
-    """A BackgroundServer that may be entered after it was started."""
-
-    def start(self, timeout_s: float = 10.0) -> BackgroundServer:
-        if self._thread.is_alive():
-            return self
-        return super().start(timeout_s)
-
-
 class OpenAIEmulator:
     """``with OpenAIEmulator(script).serve() as srv:`` then point the SDK at ``srv.url + "/v1"``.
 
@@ -94,7 +85,7 @@ class OpenAIEmulator:
 
     def serve(self, port: int | None = None) -> BackgroundServer:
         """Start serving on 127.0.0.1; use as ``with emulator.serve() as srv: srv.url``."""
-        return _StartedServer(self.app, port=port).start()
+        return BackgroundServer(self.app, port=port).start()
 
     def set_faults(self, data: dict[str, Any]) -> None:
         """Replace the fault plan's settings in place (the JSON form ``PUT /_emulator/faults`` takes)."""
