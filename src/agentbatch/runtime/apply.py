@@ -519,24 +519,18 @@ def _sqlite_checks(plan: _Plan) -> list[tuple[str, Any, int]]:
     ]
 
 
-async def _still_valid(conn: Any, plan: _Plan, lock: bool) -> bool:
-    """Inside the write transaction: is the snapshot the plan was computed from current?
-
-    Enough to know: every planned item is still unapplied; every run the plan advances is
-    still waiting on that item (its step and current item change only when that item is
-    applied, which the first check catches, or when its job is cancelled); every block a
-    memory tool read still has its snapshot version. PostgreSQL also locks those rows."""
-    if lock:
-        if await rr.unapplied_items(conn, plan.expect_items) != plan.expect_items:
-            return False
-        if await rr.run_heads(conn, plan.expect_runs, lock) != plan.expect_runs:
-            return False
-        return await rr.block_versions(conn, plan.expect_blocks, lock) == plan.expect_blocks
-    if await rr.count_unapplied(conn, plan.expect_items) != len(plan.expect_items):
+async def _still_valid(conn: Any, plan: _Plan) -> bool:
+    """PostgreSQL, inside the write transaction: lock the rows the plan read and check that
+    its snapshot is still current. Enough to know: every planned item is still unapplied;
+    every run the plan advances still waits on that item (its step and current item change
+    only when that item is applied, which the first check catches, or when its job is
+    cancelled); every block a memory tool read still has its snapshot version. SQLite runs
+    the same checks as counts, in one driver call with the writes (``_sqlite_checks``)."""
+    if await rr.unapplied_items(conn, plan.expect_items) != plan.expect_items:
         return False
-    if await rr.count_waiting(conn, plan.expect_runs) != len(plan.expect_runs):
+    if await rr.run_heads(conn, plan.expect_runs, True) != plan.expect_runs:
         return False
-    return await rr.count_block_versions(conn, plan.expect_blocks) == len(plan.expect_blocks)
+    return await rr.block_versions(conn, plan.expect_blocks, True) == plan.expect_blocks
 
 
 async def plan_results(ctx: RuntimeContext, results: Sequence[ItemResult]) -> PlannedApply:
@@ -574,7 +568,7 @@ async def commit_plan(ctx: RuntimeContext, planned: PlannedApply) -> ApplyStats:
         assert planned.plan is not None
         plan = planned.plan
         if lock:  # PostgreSQL: lock the rows the plan read, then compare
-            valid = await _still_valid(conn, plan, lock)
+            valid = await _still_valid(conn, plan)
             if valid:
                 await _write(conn, plan)
         else:  # SQLite: checks and writes in one call in the driver's thread

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.agents import AgentSpec, BlockView
@@ -79,6 +79,28 @@ def _chunks(ids: Sequence[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
 
 def _lease_free(table: Any, now: datetime) -> Any:
     return or_(table.c.lease_expires.is_(None), table.c.lease_expires < now)
+
+
+async def _claim(
+    conn: AsyncConnection,
+    table: Any,
+    candidates: Any,
+    owner: str,
+    until: datetime,
+    skip_locked: bool,
+    returning: tuple[Any, ...],
+) -> list[Any]:
+    """Lease the candidate rows to ``owner`` until ``until``; on PostgreSQL rows another
+    worker is claiming right now are skipped (``FOR UPDATE SKIP LOCKED``)."""
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(table)
+        .where(table.c.id.in_(candidates.scalar_subquery()))
+        .values(lease_owner=owner, lease_expires=until)
+        .returning(*returning)
+    )
+    return list(result.all())
 
 
 # -- jobs ---------------------------------------------------------------------------------
@@ -183,15 +205,8 @@ async def claim_runs(
         .order_by(runs.c.id)
         .limit(limit)
     )
-    if skip_locked:
-        candidates = candidates.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(runs)
-        .where(runs.c.id.in_(candidates.scalar_subquery()))
-        .values(lease_owner=owner, lease_expires=until)
-        .returning(*RUN_CLAIMED)
-    )
-    return sorted(result.all(), key=lambda r: r.id)
+    rows = await _claim(conn, runs, candidates, owner, until, skip_locked, RUN_CLAIMED)
+    return sorted(rows, key=lambda r: r.id)
 
 
 async def lock_runs(conn: AsyncConnection, run_ids: Sequence[str], lock: bool) -> dict[str, Any]:
@@ -409,15 +424,9 @@ async def claim_due_batches(
         .order_by(provider_batches.c.next_poll_at)
         .limit(limit)
     )
-    if skip_locked:
-        candidates = candidates.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(provider_batches)
-        .where(provider_batches.c.id.in_(candidates.scalar_subquery()))
-        .values(lease_owner=owner, lease_expires=until)
-        .returning(*provider_batches.c)
+    return await _claim(
+        conn, provider_batches, candidates, owner, until, skip_locked, tuple(provider_batches.c)
     )
-    return list(result.all())
 
 
 async def renew_batch_lease(
@@ -528,57 +537,3 @@ async def block_versions(
             query = query.with_for_update()
         out.update((r.id, r.version) for r in await conn.execute(query))
     return out
-
-
-async def count_unapplied(conn: AsyncConnection, item_ids: Iterable[str]) -> int:
-    total = 0
-    for chunk in _chunks(sorted(item_ids)):
-        total += int(
-            (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(batch_items)
-                    .where(
-                        in_ids(batch_items.c.id, chunk, _dialect(conn)),
-                        batch_items.c.applied.is_(False),
-                    )
-                )
-            ).scalar_one()
-        )
-    return total
-
-
-async def count_waiting(conn: AsyncConnection, heads: dict[str, tuple[Any, ...]]) -> int:
-    """How many of these runs still wait on the given item (status, item, step)."""
-    total = 0
-    for chunk in _chunks(sorted(heads)):
-        rows = [(run_id, heads[run_id][1], heads[run_id][2]) for run_id in chunk]
-        total += int(
-            (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(runs)
-                    .where(
-                        tuple_(runs.c.id, runs.c.current_item_id, runs.c.step).in_(rows),
-                        runs.c.status == RunStatus.WAITING_MODEL.value,
-                    )
-                )
-            ).scalar_one()
-        )
-    return total
-
-
-async def count_block_versions(conn: AsyncConnection, versions: dict[str, int]) -> int:
-    total = 0
-    for chunk in _chunks(sorted(versions)):
-        pairs = [(b, versions[b]) for b in chunk]
-        total += int(
-            (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(blocks)
-                    .where(tuple_(blocks.c.id, blocks.c.version).in_(pairs))
-                )
-            ).scalar_one()
-        )
-    return total
