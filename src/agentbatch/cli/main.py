@@ -15,6 +15,7 @@ from agentbatch.cli.batches_cmd import batches_group
 from agentbatch.cli.common import console, database_option, run, setup_logging
 from agentbatch.cli.serve_cmd import keys_group, serve
 from agentbatch.cli.tools_cmd import tools_group
+from agentbatch.config import tune_gc
 
 
 @click.group()
@@ -23,6 +24,7 @@ from agentbatch.cli.tools_cmd import tools_group
 def cli(verbose: bool) -> None:
     """Run many stateful, tool-using LLM agents through providers' batch APIs."""
     setup_logging(verbose)
+    tune_gc()
 
 
 cli.add_command(agents_group)
