@@ -32,3 +32,9 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """An ISO 8601 timestamp with its UTC offset (None stays None)."""
+    value = as_utc(value)
+    return value.isoformat() if value is not None else None

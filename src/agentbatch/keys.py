@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 
 from agentbatch.errors import InvalidInput, NotFound
-from agentbatch.ids import Clock, as_utc, new_id, utcnow
+from agentbatch.ids import Clock, iso, new_id, utcnow
 from agentbatch.store.db import Database
 from agentbatch.store.tables import api_keys, organizations
 
@@ -39,14 +39,13 @@ class MintedKey:
 
 
 def _key_out(row: Any) -> dict[str, Any]:
-    created, revoked = as_utc(row.created_at), as_utc(row.revoked_at)
     return {
         "id": row.id,
         "org_id": row.org_id,
         "name": row.name,
         "prefix": row.prefix,
-        "created_at": created.isoformat() if created else None,
-        "revoked_at": revoked.isoformat() if revoked else None,
+        "created_at": iso(row.created_at),
+        "revoked_at": iso(row.revoked_at),
     }
 
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from agentbatch.domain.agents import split_handle
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
-from agentbatch.ids import Clock, as_utc, new_id, utcnow
+from agentbatch.ids import Clock, iso, new_id, utcnow
 from agentbatch.providers.registry import KNOWN_PROVIDERS
 from agentbatch.schemas import AgentCreate, BlockCreate, BlockUpdate
 from agentbatch.store import agents_repo as repo
@@ -32,11 +32,6 @@ def parse_model(model_cls: Any, data: Any) -> Any:
         return model_cls.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(pydantic_message(exc)) from None
-
-
-def _iso(value: Any) -> str | None:
-    value = as_utc(value)
-    return value.isoformat() if value is not None else None
 
 
 def block_out(row: Any) -> dict[str, Any]:
@@ -63,7 +58,7 @@ def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
         "message_buffer_autoclear": bool(row.message_buffer_autoclear),
         "metadata": row.metadata,
         "blocks": [block_out(b) for b in blocks],
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from agentbatch.domain.messages import parse_input_messages
 from agentbatch.domain.statuses import JOB_TERMINAL, JobStatus, RunStatus
 from agentbatch.errors import Conflict, InvalidInput, NotFound, ProviderError
-from agentbatch.ids import Clock, as_utc, new_id, utcnow
+from agentbatch.ids import Clock, iso, new_id, utcnow
 from agentbatch.pricing import PriceTable
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.providers.scripted_model import validate_script
@@ -20,11 +20,6 @@ from agentbatch.store.agents_repo import agent_models
 from agentbatch.store.db import Database
 
 log = logging.getLogger(__name__)
-
-
-def _iso(value: Any) -> str | None:
-    value = as_utc(value)
-    return value.isoformat() if value is not None else None
 
 
 def run_out(row: Any) -> dict[str, Any]:
@@ -44,8 +39,8 @@ def run_out(row: Any) -> dict[str, Any]:
             "cache_read_tokens": row.cache_read_tokens,
             "cache_write_tokens": row.cache_write_tokens,
         },
-        "updated_at": _iso(row.updated_at),
-        "finished_at": _iso(row.finished_at),
+        "updated_at": iso(row.updated_at),
+        "finished_at": iso(row.finished_at),
     }
 
 
@@ -67,7 +62,7 @@ def message_out(row: Any) -> dict[str, Any]:
         out["tool_call_id"] = row.tool_call_id
         out["name"] = row.name
         out["is_error"] = bool(row.is_error)
-    out["created_at"] = _iso(row.created_at)
+    out["created_at"] = iso(row.created_at)
     return out
 
 
@@ -203,9 +198,9 @@ class JobService:
             if row.callback_url
             else None,
             "error": row.error,
-            "created_at": _iso(row.created_at),
-            "started_at": _iso(row.started_at),
-            "finished_at": _iso(row.finished_at),
+            "created_at": iso(row.created_at),
+            "started_at": iso(row.started_at),
+            "finished_at": iso(row.finished_at),
         }
 
     async def list_jobs(

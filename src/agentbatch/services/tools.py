@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from agentbatch.errors import Conflict, InvalidInput, NotFound
-from agentbatch.ids import Clock, new_id, utcnow
+from agentbatch.ids import Clock, iso, new_id, utcnow
 from agentbatch.schemas import ToolCreate
 from agentbatch.services.agents import parse_model
 from agentbatch.store import agents_repo as repo
@@ -24,7 +24,7 @@ def tool_out(row: Any) -> dict[str, Any]:
         "parameters": row.parameters,
         "source": row.source,
         "settings": row.settings,
-        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "created_at": iso(row.created_at),
     }
 
 
