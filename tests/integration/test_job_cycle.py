@@ -183,3 +183,24 @@ async def test_autoclear_agent_keeps_memory_but_not_context(
     assert "first" in second.system  # but memory persisted
     agent = await app.agents.get_agent(app.org_id, agent_id)
     assert agent["blocks"][0]["value"] == "first\nsecond"
+
+
+async def test_provider_batches_split_at_the_byte_limit(
+    app: AgentBatch, recorder: RecordingProvider
+) -> None:
+    """Requests are split into provider batches by the encoded payload's size, not only by
+    count, and every agent still completes."""
+    import json as _json
+
+    from agentbatch.providers.base import BatchLimits
+
+    recorder.limits = BatchLimits(max_requests=1000, max_bytes=1000)
+    ids = await make_agents(app, 12)
+    job = await run_job(app, ids, script=[{"tool": "send_message", "args": {"message": "ok"}}])
+    assert job["status"] == "completed" and job["runs"]["completed"] == 12
+    assert len(recorder.submits) > 1  # one batch would have exceeded 1,000 bytes
+    assert sum(n for _, n in recorder.submits) == 12
+    entry = recorder.inner.encode("item-x", recorder.requests[ids[0]][0])
+    per_request = len(_json.dumps(entry, separators=(",", ":")).encode()) + 1
+    assert per_request * 12 > 1000
+    assert max(n for _, n in recorder.submits) <= max(1, 1000 // per_request)

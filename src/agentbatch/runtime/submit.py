@@ -121,7 +121,7 @@ class _BatchSender:
         self.provider, self.cap = provider, cap
         self.batch_id: str | None = None
         self.entries: list[dict[str, Any]] = []
-        self.size = 0
+        self.splitter = BatchSplitter(cap, provider.limits.max_bytes)
         self.recording: asyncio.Task[None] | None = None
         self.sends: list[tuple[str, list[dict[str, Any]], asyncio.Task[None] | None]] = []
         self.recorded: set[str] = set()
@@ -129,19 +129,14 @@ class _BatchSender:
     def add(self, prepared: list[Prepared]) -> None:
         pending: list[Prepared] = []
         for item in prepared:
-            full = (
-                len(self.entries) >= self.cap
-                or self.size + item.size > self.provider.limits.max_bytes
-            )
-            if self.batch_id is not None and self.entries and full:
+            if self.splitter.starts_new_batch(item.size) and self.batch_id is not None:
                 self._record(pending)
                 pending = []
                 self._close_batch()
             if self.batch_id is None:
-                self.batch_id, self.entries, self.size = new_id("pbatch"), [], 0
+                self.batch_id, self.entries = new_id("pbatch"), []
             pending.append(item)
             self.entries.append(item.entry)
-            self.size += item.size
         self._record(pending)
 
     def _record(self, items: list[Prepared]) -> None:
@@ -165,7 +160,7 @@ class _BatchSender:
     def _close_batch(self) -> None:
         if self.batch_id is not None and self.entries:
             self.sends.append((self.batch_id, self.entries, self.recording))
-        self.batch_id, self.entries, self.size = None, [], 0
+        self.batch_id, self.entries = None, []
 
     async def close(self) -> None:
         self._close_batch()
@@ -197,22 +192,38 @@ async def _claim(ctx: RuntimeContext, job_id: str, model: str, limit: int) -> li
     return await ctx.db.transact(claim)
 
 
+@dataclass(slots=True)
+class BatchSplitter:
+    """Fills provider batches in order, each within both limits (a single oversized
+    request goes alone and the provider reports it)."""
+
+    max_requests: int
+    max_bytes: int
+    count: int = 0
+    size: int = 0
+
+    def starts_new_batch(self, item_size: int) -> bool:
+        """Account for the next request; True when it must open a new batch."""
+        full = self.count > 0 and (
+            self.count >= self.max_requests or self.size + item_size > self.max_bytes
+        )
+        if full:
+            self.count, self.size = 0, 0
+        self.count += 1
+        self.size += item_size
+        return full
+
+
 def split_by_limits(
     items: list[Prepared], max_requests: int, max_bytes: int
 ) -> list[list[Prepared]]:
-    """Consecutive groups within both limits (a single oversized request goes alone and
-    the provider reports it)."""
+    """Consecutive groups within both limits, as ``_BatchSender`` forms its batches."""
+    splitter = BatchSplitter(max_requests, max_bytes)
     groups: list[list[Prepared]] = []
-    current: list[Prepared] = []
-    size = 0
     for item in items:
-        if current and (len(current) >= max_requests or size + item.size > max_bytes):
-            groups.append(current)
-            current, size = [], 0
-        current.append(item)
-        size += item.size
-    if current:
-        groups.append(current)
+        if splitter.starts_new_batch(item.size) or not groups:
+            groups.append([])
+        groups[-1].append(item)
     return groups
 
 
