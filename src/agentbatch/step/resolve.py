@@ -8,7 +8,6 @@ a call that fails any check becomes a failed tool result the model sees on its n
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -195,7 +194,3 @@ def _finish(out: StepOutcome, reason: str) -> StepOutcome:
 def _continue(out: StepOutcome, reason: str) -> StepOutcome:
     out.heartbeat = heartbeat_message(reason)
     return out
-
-
-def summarize_args(args: Mapping[str, Any]) -> str:
-    return json.dumps(args, ensure_ascii=False)[:200]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentbatch.domain.agents import AgentSpec, BlockView
+from agentbatch.domain.agents import AgentSpec
 from agentbatch.domain.rules import parse_rule
 from agentbatch.store.tables import agent_blocks, agents, blocks, tools
 
@@ -24,18 +24,6 @@ def agent_spec(row: Any) -> AgentSpec:
         rules=tuple(parse_rule(r) for r in row.tool_rules or ()),
         model_settings=dict(row.model_settings or {}),
         message_buffer_autoclear=bool(row.message_buffer_autoclear),
-    )
-
-
-def block_view(row: Any) -> BlockView:
-    return BlockView(
-        id=row.id,
-        label=row.label,
-        value=row.value,
-        limit=row.limit,
-        description=row.description or "",
-        read_only=bool(row.read_only),
-        version=row.version,
     )
 
 

@@ -190,20 +190,3 @@ async def run_ops(
     done: bool = await driver._execute(work, driver._conn)
     count_statements(conn.sync_engine, len(checks) + (len(ops) if done else 0))
     return done
-
-
-async def bulk_insert(
-    conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], dialect: str
-) -> None:
-    await run_ops(conn, insert_op(table, rows, dialect))
-
-
-async def bulk_update(
-    conn: AsyncConnection,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    dialect: str,
-    key: str = "id",
-    key_param: str = "b_id",
-) -> None:
-    await run_ops(conn, update_ops(table, rows, dialect, key, key_param))

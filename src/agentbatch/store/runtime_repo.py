@@ -11,18 +11,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentbatch.domain.agents import AgentSpec, BlockView
+from agentbatch.domain.agents import BlockView
 from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.statuses import RUN_ACTIVE, BatchStatus, JobStatus, RunStatus
-from agentbatch.store.agents_repo import agent_spec
-from agentbatch.store.bulk import bulk_insert, bulk_update
 from agentbatch.store.in_list import in_ids
 from agentbatch.store.tables import (
     agent_blocks,
-    agents,
     batch_items,
     batch_jobs,
     blocks,
@@ -219,17 +216,6 @@ async def lock_runs(conn: AsyncConnection, run_ids: Sequence[str], lock: bool) -
     return out
 
 
-async def load_agents(
-    conn: AsyncConnection, agent_ids: Iterable[str]
-) -> dict[str, tuple[AgentSpec, str]]:
-    """agent id -> (spec, org_id)."""
-    out: dict[str, tuple[AgentSpec, str]] = {}
-    for chunk in _chunks(sorted(set(agent_ids))):
-        for row in await conn.execute(select(agents).where(agents.c.id.in_(chunk))):
-            out[row.id] = (agent_spec(row), row.org_id)
-    return out
-
-
 async def agent_block_ids(conn: AsyncConnection, agent_ids: Iterable[str]) -> dict[str, list[str]]:
     """Each agent's block ids, in its block order."""
     out: dict[str, list[str]] = {}
@@ -323,10 +309,6 @@ def _dialect(conn: AsyncConnection) -> str:
     return conn.dialect.name
 
 
-async def insert_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await bulk_insert(conn, messages, rows, _dialect(conn))
-
-
 async def clear_context(conn: AsyncConnection, agent_ids: Sequence[str]) -> None:
     """message_buffer_autoclear: when a run ends, its agent's messages leave the context
     window (an autoclear agent never keeps any between runs)."""
@@ -338,34 +320,8 @@ async def clear_context(conn: AsyncConnection, agent_ids: Sequence[str]) -> None
         )
 
 
-async def update_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Each row: ``b_id`` plus the columns to set (rows with different column sets are fine)."""
-    await bulk_update(conn, runs, rows, _dialect(conn))
-
-
-async def write_blocks(conn: AsyncConnection, changed: Iterable[BlockView], now: datetime) -> None:
-    rows = [
-        {"b_id": b.id, "value": b.value, "version": b.version, "updated_at": now} for b in changed
-    ]
-    if rows:
-        await conn.execute(
-            update(blocks)
-            .where(blocks.c.id == bindparam("b_id"))
-            .values(
-                value=bindparam("value"),
-                version=bindparam("version"),
-                updated_at=bindparam("updated_at"),
-            ),
-            rows,
-        )
-
-
 async def insert_provider_batch(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(provider_batches).values(**values))
-
-
-async def insert_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await bulk_insert(conn, batch_items, rows, _dialect(conn))
 
 
 async def grow_batch(conn: AsyncConnection, batch_id: str, requests: int, size: int) -> None:
@@ -383,11 +339,6 @@ async def update_batch(conn: AsyncConnection, batch_id: str, **values: Any) -> N
     await conn.execute(
         update(provider_batches).where(provider_batches.c.id == batch_id).values(**values)
     )
-
-
-async def settle_items(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Store outcome + result and mark applied: rows ``{b_id, outcome, result, error, applied_at}``."""
-    await bulk_update(conn, batch_items, [{**row, "applied": True} for row in rows], _dialect(conn))
 
 
 async def lock_items(conn: AsyncConnection, item_ids: Sequence[str], lock: bool) -> dict[str, Any]:
