@@ -41,6 +41,7 @@ class RuntimeSettings:
     max_attempts: int = 3  # per step, for errored/expired/canceled items
     retry_backoff_s: float = 5.0  # base delay before retrying a failed item
     lease_s: float = 120.0  # how long a claim lasts without renewal
+    recover_interval_s: float = 10.0  # how often a worker looks for a dead worker's leftovers
     idle_sleep_s: float = 0.5  # worker sleep when there is nothing to do
     provider_retries: int = 5  # retries of one provider call (network, 5xx, 429)
     provider_backoff_s: float = 1.0
@@ -58,6 +59,7 @@ class RuntimeSettings:
             max_attempts=_env_int("AGENTBATCH_MAX_ATTEMPTS", d.max_attempts),
             retry_backoff_s=_env_float("AGENTBATCH_RETRY_BACKOFF", d.retry_backoff_s),
             lease_s=_env_float("AGENTBATCH_LEASE", d.lease_s),
+            recover_interval_s=_env_float("AGENTBATCH_RECOVER_INTERVAL", d.recover_interval_s),
             idle_sleep_s=_env_float("AGENTBATCH_IDLE_SLEEP", d.idle_sleep_s),
             provider_retries=_env_int("AGENTBATCH_PROVIDER_RETRIES", d.provider_retries),
             provider_backoff_s=_env_float("AGENTBATCH_PROVIDER_BACKOFF", d.provider_backoff_s),

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from agentbatch.domain.statuses import JOB_TERMINAL
 from agentbatch.runtime.callbacks import callback_pass
@@ -29,6 +30,7 @@ class Worker:
         self.ctx = ctx
         self.on_finished = on_finished
         self._stop = asyncio.Event()
+        self._last_recovery: datetime | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -42,7 +44,14 @@ class Worker:
             await self.on_finished(finished)
         work += len(finished)
         work += await callback_pass(self.ctx)
-        work += await recover_pass(self.ctx)
+        now = self.ctx.clock()
+        if self._last_recovery is None or (now - self._last_recovery).total_seconds() >= (
+            self.ctx.settings.recover_interval_s
+        ):
+            # recovery looks over every closed batch: only crashes leave work for it, and a
+            # dead worker's leases take ``lease_s`` to expire, so every tick would be waste
+            self._last_recovery = now
+            work += await recover_pass(self.ctx)
         return work
 
     async def run(self) -> None:
