@@ -56,3 +56,8 @@ class UnknownBatch(ProviderError):
 
 class ConfigError(AgentBatchError):
     """Configuration is missing or invalid (for example an API key)."""
+
+
+class ProviderConfigError(ProviderError, ConfigError):
+    """The provider refused our configuration (a rejected API key, a base URL that is no
+    provider): no retry can help until an operator fixes the setting."""

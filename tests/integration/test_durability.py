@@ -60,11 +60,11 @@ class Flaky:
     def encode(self, custom_id: str, request: Any) -> dict[str, Any]:
         return self.inner.encode(custom_id, request)
 
-    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+    async def submit(self, model: str, entries: Sequence[dict[str, Any]], tag: Any = None) -> str:
         if self.submit_failures:
             self.submit_failures -= 1
             raise ProviderError("injected submit failure", retryable=self.retryable)
-        return await self.inner.submit(model, entries)
+        return await self.inner.submit(model, entries, tag)
 
     async def poll(self, handle: str) -> Any:
         return await self.inner.poll(handle)
@@ -144,7 +144,7 @@ async def test_crash_between_record_and_provider_call_is_recovered(app: AgentBat
     class Crash(BaseException):
         pass
 
-    async def crash(model: str, entries: Sequence[dict[str, Any]]) -> str:
+    async def crash(model: str, entries: Sequence[dict[str, Any]], tag: Any = None) -> str:
         raise Crash
 
     dead = app.worker(clock=clock, owner="dead-worker")

@@ -137,3 +137,6 @@ class ItemResult:
     # the response already as JSON text (``response.to_dict()`` encoded), when the
     # provider has it at hand: stored as is instead of being encoded again
     response_json: str | None = None
+    # False when the provider rejected the request itself (HTTP 400, invalid_request_error):
+    # sending it again cannot succeed, so the run fails at once with the provider's message
+    retryable: bool = True

@@ -24,7 +24,8 @@ from openai import AsyncOpenAI
 
 from agentbatch.domain.model_io import ItemResult, ModelRequest, Outcome
 from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
-from agentbatch.providers.base import BatchLimits, PollResult
+from agentbatch.providers.anthropic.provider import ORPHAN_SKEW, check_base_url
+from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
 from agentbatch.providers.openai_wire import (
     CHAT_PATH,
     decode_completion,
@@ -35,6 +36,8 @@ from agentbatch.providers.openai_wire import (
 logger = logging.getLogger(__name__)
 
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+# HTTP statuses of a request that may succeed when sent again (as the SDK's retry policy)
+TRANSIENT_STATUS = frozenset({408, 409, 429})
 _UNANSWERED = {"batch_expired": Outcome.EXPIRED, "batch_cancelled": Outcome.CANCELED}
 
 
@@ -54,7 +57,13 @@ def parse_result_line(record: Mapping[str, Any]) -> ItemResult | None:
                 return ItemResult(custom_id, Outcome.ERRORED, error=f"unreadable completion: {exc}")
         error = body.get("error") if isinstance(body, Mapping) else None
         message = error.get("message") if isinstance(error, Mapping) else None
-        return ItemResult(custom_id, Outcome.ERRORED, error=f"HTTP {status}: {message or body}")
+        transient = not isinstance(status, int) or status in TRANSIENT_STATUS or status >= 500
+        return ItemResult(
+            custom_id,
+            Outcome.ERRORED,
+            error=f"HTTP {status}: {message or body}",
+            retryable=transient,
+        )
     error = record.get("error")
     if isinstance(error, Mapping):
         code = str(error.get("code") or "")
@@ -75,7 +84,7 @@ def _write_jsonl(entries: Sequence[Mapping[str, Any]]) -> Path:
     return Path(handle.name)
 
 
-class OpenAIBatchProvider:
+class OpenAIBatchProvider(ProviderBase):
     """The OpenAI Batch API. ``api_key`` / ``base_url`` default to ``OPENAI_API_KEY`` /
     ``OPENAI_BASE_URL`` (the base URL includes ``/v1``)."""
 
@@ -87,15 +96,25 @@ class OpenAIBatchProvider:
     ) -> None:
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
-            raise ConfigError("openai/ models need an API key: set OPENAI_API_KEY")
+            raise ConfigError("OPENAI_API_KEY is not set (openai/ models need an API key)")
         url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if url is not None:
+            check_base_url(url, "OPENAI_BASE_URL")
         self._client = AsyncOpenAI(api_key=key, base_url=url, max_retries=0, timeout=timeout)
 
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
         body = encode_body(request, cache_key=True)
         return {"custom_id": custom_id, "method": "POST", "url": CHAT_PATH, "body": body}
 
-    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+    async def probe(self) -> None:
+        try:
+            await self._client.batches.list(limit=1)
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, "batch list") from exc
+
+    async def submit(
+        self, model: str, entries: Sequence[dict[str, Any]], tag: BatchTag | None = None
+    ) -> str:
         if not entries:
             raise ProviderError("cannot submit an empty batch")
         path = await asyncio.to_thread(_write_jsonl, entries)
@@ -117,7 +136,11 @@ class OpenAIBatchProvider:
                 input_file_id=uploaded.id,
                 endpoint="/v1/chat/completions",
                 completion_window="24h",
-                metadata={"source": "agentbatch", "model": model[:512]},
+                metadata={
+                    "source": "agentbatch",
+                    "model": model[:512],
+                    **(tag.metadata() if tag is not None else {}),
+                },
             )
         except openai.OpenAIError as exc:
             await self._delete_quietly(uploaded.id)
@@ -213,6 +236,21 @@ class OpenAIBatchProvider:
             )
         except openai.OpenAIError as exc:
             raise provider_error(exc, "batch cancel") from exc
+
+    async def find_orphans(self, tag: BatchTag) -> list[str]:
+        """Batches whose metadata names ``tag``'s provider batch (newest first, back to
+        ``tag.created_at`` less a clock-skew margin)."""
+        since = (tag.created_at - ORPHAN_SKEW).timestamp()
+        found: list[str] = []
+        try:
+            async for batch in self._client.batches.list(limit=100):
+                if batch.created_at < since:
+                    break
+                if (batch.metadata or {}).get("agentbatch_batch") == tag.batch_id:
+                    found.append(batch.id)
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, "batch list") from exc
+        return found
 
     async def cleanup(self, handle: str) -> None:
         """Delete the batch's input, output and error files (missing ones are fine)."""

@@ -24,7 +24,7 @@ from openai import AsyncOpenAI
 
 from agentbatch.domain.model_io import ItemResult, ModelRequest, Outcome
 from agentbatch.errors import ProviderError, UnknownBatch
-from agentbatch.providers.base import BatchLimits, PollResult
+from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
 from agentbatch.providers.openai_wire import CHAT_PATH, decode_completion, encode_body
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class _Run:
     cancelled: bool = False
 
 
-class OpenAICompatibleProvider:
+class OpenAICompatibleProvider(ProviderBase):
     """Chat completions at ``base_url`` (with ``/v1``), executed as concurrent calls."""
 
     name = "openai-compatible"
@@ -68,7 +68,9 @@ class OpenAICompatibleProvider:
         body = encode_body(request, max_tokens_field=self._max_tokens_field)
         return {"custom_id": custom_id, "method": "POST", "url": CHAT_PATH, "body": body}
 
-    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+    async def submit(
+        self, model: str, entries: Sequence[dict[str, Any]], tag: BatchTag | None = None
+    ) -> str:
         if not entries:
             raise ProviderError("cannot submit an empty batch")
         handle = f"ocb_{uuid.uuid4().hex}"

@@ -22,7 +22,7 @@ import openai
 
 from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.model_io import ModelRequest, ModelResponse, Usage
-from agentbatch.errors import ProviderError
+from agentbatch.errors import ProviderConfigError, ProviderError
 
 CHAT_PATH = "/v1/chat/completions"
 MISSING_RESULT = "Error: the tool call was not executed (no result was recorded)."
@@ -227,6 +227,10 @@ def provider_error(exc: BaseException, action: str) -> ProviderError:
         status = exc.status_code
         retryable = status in (408, 409, 429) or status >= 500
         headers = exc.response.headers if exc.response is not None else None
+        if status in (401, 403):
+            return ProviderConfigError(
+                f"OpenAI {action} failed (HTTP {status}): {exc.message} (check the API key)"
+            )
         return ProviderError(
             f"OpenAI {action} failed (HTTP {status}): {exc.message}",
             retryable=retryable,

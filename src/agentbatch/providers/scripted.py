@@ -20,7 +20,7 @@ from agentbatch import jsonfast
 from agentbatch.config import home_dir
 from agentbatch.domain.model_io import ItemResult, ModelRequest, ModelResponse, Outcome
 from agentbatch.errors import UnknownBatch
-from agentbatch.providers.base import BatchLimits, PollResult
+from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
 from agentbatch.providers.scripted_model import answer, validate_script
 
 DEFAULT_SCRIPT: list[dict[str, Any]] = [
@@ -35,7 +35,7 @@ def latest_input(request: ModelRequest) -> str:
     return ""
 
 
-class ScriptedProvider:
+class ScriptedProvider(ProviderBase):
     name = "scripted"
     limits = BatchLimits(max_requests=1_000_000, max_bytes=1 << 40)
 
@@ -64,12 +64,15 @@ class ScriptedProvider:
             "model": request.model,
         }
 
-    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+    async def submit(
+        self, model: str, entries: Sequence[dict[str, Any]], tag: BatchTag | None = None
+    ) -> str:
         handle = f"scripted-{os.urandom(12).hex()}"
         polls = max((e["polls"] for e in entries if e.get("polls") is not None), default=None)
         state = {
             "polls_left": self.default_polls if polls is None else int(polls),
             "canceled": False,
+            "tag": tag.batch_id if tag is not None else None,
         }
         path = self.spool / f"{handle}.jsonl"
         local: list[ItemResult] = []
@@ -167,10 +170,28 @@ class ScriptedProvider:
             state["canceled"] = True
             self._write_state(handle, state)
 
+    async def find_orphans(self, tag: BatchTag) -> list[str]:
+        """Spooled batches whose state names ``tag``'s provider batch."""
+        found = []
+        for path in self.spool.glob("*.state.json"):
+            try:
+                state = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if state.get("tag") == tag.batch_id:
+                found.append(path.name[: -len(".state.json")])
+        return sorted(found)
+
+    def is_open(self, handle: str) -> bool:
+        """Whether the batch would still be answered (not ended, not canceled): tests use
+        it to check that nothing is left running."""
+        try:
+            state = self._read_state(handle)
+        except UnknownBatch:
+            return False
+        return not state["canceled"] and state["polls_left"] > 0
+
     async def cleanup(self, handle: str) -> None:
         self._local.pop(handle, None)
         for path in (self.spool / f"{handle}.jsonl", self._state_path(handle)):
             path.unlink(missing_ok=True)
-
-    async def aclose(self) -> None:
-        return None

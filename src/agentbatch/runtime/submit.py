@@ -21,7 +21,7 @@ from agentbatch.domain.messages import Message
 from agentbatch.domain.statuses import BatchStatus, RunStatus
 from agentbatch.errors import AgentBatchError, ProviderError
 from agentbatch.ids import as_utc, new_id
-from agentbatch.providers.base import BatchProvider
+from agentbatch.providers.base import BatchProvider, BatchTag
 from agentbatch.runtime.catalog import catalog_for
 from agentbatch.runtime.context import RuntimeContext, poll_delay
 from agentbatch.runtime.retry import with_retries
@@ -168,7 +168,7 @@ class _BatchSender:
             if recorded is not None:
                 await recorded
             await _submit_recorded(
-                self.ctx, self.provider, self.model, self.model_name, batch_id, entries
+                self.ctx, self.provider, self.job_id, self.model, self.model_name, batch_id, entries
             )
         if self.recording is not None:
             await self.recording
@@ -378,14 +378,16 @@ async def _record_chunk(
 async def _submit_recorded(
     ctx: RuntimeContext,
     provider: BatchProvider,
+    job_id: str,
     model: str,
     model_name: str,
     batch_id: str,
     entries: list[dict[str, Any]],
 ) -> None:
+    tag = BatchTag(batch_id, job_id, ctx.clock(), len(entries))
     try:
         handle = await with_retries(
-            lambda: provider.submit(model_name, entries),
+            lambda: provider.submit(model_name, entries, tag),
             what=f"submit to {provider.name}",
             retries=ctx.settings.provider_retries,
             base=ctx.settings.provider_backoff_s,

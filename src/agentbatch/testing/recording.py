@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from agentbatch.domain.model_io import ItemResult, ModelRequest
-from agentbatch.providers.base import BatchProvider, PollResult
+from agentbatch.providers.base import BatchProvider, BatchTag, PollResult
 
 
 class RecordingProvider:
@@ -24,8 +24,10 @@ class RecordingProvider:
         self.requests[request.agent_id].append(request)
         return self.inner.encode(custom_id, request)
 
-    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
-        handle = await self.inner.submit(model, entries)
+    async def submit(
+        self, model: str, entries: Sequence[dict[str, Any]], tag: BatchTag | None = None
+    ) -> str:
+        handle = await self.inner.submit(model, entries, tag)
         self.submits.append((handle, len(entries)))
         return handle
 
@@ -40,6 +42,15 @@ class RecordingProvider:
 
     async def cleanup(self, handle: str) -> None:
         await self.inner.cleanup(handle)
+
+    async def find_orphans(self, tag: BatchTag) -> list[str]:
+        return await self.inner.find_orphans(tag)
+
+    def check_config(self) -> None:
+        self.inner.check_config()
+
+    async def probe(self) -> None:
+        await self.inner.probe()
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -8,7 +8,8 @@ become tool calls with the provider's ``toolu_`` id and ``json.dumps(input)`` (a
 exactly ``{"INVALID_JSON": "<text>"}`` gives back the raw text); usage maps
 ``cache_read_input_tokens`` / ``cache_creation_input_tokens`` to the cache read / write
 counts (``input_tokens`` stays the uncached part, as Anthropic reports it).
-``errored``: ``"<type>: <message>"``. ``canceled`` / ``expired``: no response.
+``errored``: ``"<type>: <message>"``, not retryable when the type says the request itself
+is wrong (``invalid_request_error`` and the like). ``canceled`` / ``expired``: no response.
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ from typing import Any
 from agentbatch.domain.messages import ToolCall
 from agentbatch.domain.model_io import ItemResult, ModelResponse, Outcome, Usage
 
+# error types that say the request itself is wrong: sending it again cannot succeed
+PERMANENT_ERRORS = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "request_too_large",
+        "billing_error",
+    }
+)
+
 
 def decode_line(line: Mapping[str, Any]) -> ItemResult:
     custom_id = str(line.get("custom_id", ""))
@@ -30,7 +43,13 @@ def decode_line(line: Mapping[str, Any]) -> ItemResult:
             custom_id, Outcome.SUCCEEDED, response=decode_message(result.get("message") or {})
         )
     if kind == "errored":
-        return ItemResult(custom_id, Outcome.ERRORED, error=error_text(result.get("error")))
+        text = error_text(result.get("error"))
+        return ItemResult(
+            custom_id,
+            Outcome.ERRORED,
+            error=text,
+            retryable=text.split(":", 1)[0] not in PERMANENT_ERRORS,
+        )
     if kind in ("canceled", "expired"):
         return ItemResult(custom_id, Outcome(kind), error=f"request {kind} at the provider")
     return ItemResult(custom_id, Outcome.ERRORED, error=f"unknown result type {kind!r}")

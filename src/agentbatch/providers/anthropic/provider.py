@@ -11,19 +11,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import anthropic
+import httpx
 
 from agentbatch.domain.model_io import ItemResult, ModelRequest
-from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
+from agentbatch.errors import ConfigError, ProviderConfigError, ProviderError, UnknownBatch
 from agentbatch.providers.anthropic.decoding import decode_line
 from agentbatch.providers.anthropic.encoding import encode_params
-from agentbatch.providers.base import BatchLimits, PollResult
+from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+CONFIG_STATUS = frozenset({401, 403})
+# how far before our record time an unrecorded batch's creation may lie (clock skew)
+ORPHAN_SKEW = timedelta(minutes=5)
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -53,6 +58,8 @@ def map_error(exc: Exception, action: str, handle: str | None = None) -> Provide
         text = f"anthropic {action}: HTTP {status} {detail.get('type', '')}: {detail.get('message', exc.message)}"
         if status == 404 and handle is not None:
             return UnknownBatch(f"anthropic has no batch {handle!r} ({text})")
+        if status in CONFIG_STATUS:
+            return ProviderConfigError(f"{text} (check ANTHROPIC_API_KEY)")
         retryable = status in RETRYABLE_STATUS or status >= 500
         return ProviderError(
             text, retryable=retryable, retry_after=retry_after_seconds(exc.response.headers)
@@ -62,7 +69,7 @@ def map_error(exc: Exception, action: str, handle: str | None = None) -> Provide
     return ProviderError(f"anthropic {action}: {type(exc).__name__}: {exc}", retryable=False)
 
 
-class AnthropicBatchProvider:
+class AnthropicBatchProvider(ProviderBase):
     """Anthropic Message Batches. ``api_key`` / ``base_url`` default to ``ANTHROPIC_API_KEY``
     / ``ANTHROPIC_BASE_URL``; the client is made on first use (a missing key is a
     ``ConfigError`` then, not at construction)."""
@@ -85,22 +92,41 @@ class AnthropicBatchProvider:
         self._delete_on_cleanup = delete_on_cleanup
         self._client = client
 
+    def _settings(self) -> tuple[str, str | None]:
+        key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise ConfigError("ANTHROPIC_API_KEY is not set (anthropic/ models need an API key)")
+        base_url = self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+        if base_url is not None:
+            check_base_url(base_url, "ANTHROPIC_BASE_URL")
+        return key, base_url
+
+    def check_config(self) -> None:
+        if self._client is None:
+            self._settings()
+
     @property
     def client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
-            key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
-            if not key:
-                raise ConfigError("anthropic/ models need an API key: set ANTHROPIC_API_KEY")
-            base_url = self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+            key, base_url = self._settings()
             self._client = anthropic.AsyncAnthropic(
                 api_key=key, base_url=base_url, max_retries=0, timeout=self._timeout_s
             )
         return self._client
 
+    async def probe(self) -> None:
+        try:
+            await self.client.messages.batches.list(limit=1)
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "list batches") from exc
+
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
         return {"custom_id": custom_id, "params": encode_params(request)}
 
-    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+    async def submit(
+        self, model: str, entries: Sequence[dict[str, Any]], tag: BatchTag | None = None
+    ) -> str:
+        # Message Batches carry no metadata: our item ids (the custom_ids) lead back to the job
         try:
             batch = await self.client.messages.batches.create(requests=list(entries))  # type: ignore[arg-type]
         except anthropic.AnthropicError as exc:
@@ -148,6 +174,31 @@ class AnthropicBatchProvider:
         except anthropic.AnthropicError as exc:
             raise map_error(exc, "cancel batch", handle) from exc
 
+    async def find_orphans(self, tag: BatchTag) -> list[str]:
+        """Batches have no metadata at Anthropic, and their requests are hidden until they
+        end: an unrecorded batch is one created since ``tag.created_at`` (less a clock-skew
+        margin) with exactly ``tag.requests`` requests. The runtime drops handles it knows.
+        An account shared with other software could hold a look-alike; see docs."""
+        since = tag.created_at - ORPHAN_SKEW
+        found: list[str] = []
+        try:
+            async for batch in self.client.messages.batches.list(limit=100):
+                if batch.created_at < since:
+                    break  # newest first: the rest is older
+                counts = batch.request_counts
+                total = (
+                    counts.processing
+                    + counts.succeeded
+                    + counts.errored
+                    + counts.canceled
+                    + counts.expired
+                )
+                if total == tag.requests:
+                    found.append(batch.id)
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "list batches") from exc
+        return found
+
     async def cleanup(self, handle: str) -> None:
         """Results stay at Anthropic for 29 days; delete them now only if asked to."""
         if not self._delete_on_cleanup:
@@ -163,3 +214,13 @@ class AnthropicBatchProvider:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def check_base_url(url: str, variable: str) -> None:
+    """A base URL must be an absolute http(s) URL; say which variable is wrong."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ConfigError(f"{variable} is not a valid URL: {url!r} ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(f"{variable} must be an http(s) URL with a host, got {url!r}")

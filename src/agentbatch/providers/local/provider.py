@@ -15,7 +15,7 @@ from typing import Any
 
 from agentbatch.domain.model_io import ItemResult, ModelRequest
 from agentbatch.errors import ProviderError
-from agentbatch.providers.base import BatchLimits, PollResult
+from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
 from agentbatch.providers.local import engine
 from agentbatch.providers.local.batches import REGISTRY, Batch, GenerateFn, Item
 from agentbatch.providers.local.serialize import request_from_dict, request_to_dict
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 _RESULTS_CHUNK = 100
 
 
-class LocalProvider:
+class LocalProvider(ProviderBase):
     """The ``local/`` provider. ``generate`` replaces the embedded model (for tests)."""
 
     name = "local"
@@ -41,7 +41,9 @@ class LocalProvider:
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
         return {"custom_id": custom_id, "request": request_to_dict(request)}
 
-    async def submit(self, model: str, entries: Sequence[dict[str, Any]]) -> str:
+    async def submit(
+        self, model: str, entries: Sequence[dict[str, Any]], tag: BatchTag | None = None
+    ) -> str:
         if self._closed:
             raise ProviderError("the local provider is closed")
         if self._uses_engine:
