@@ -70,6 +70,7 @@ agents = Table(
     Column("metadata", JSON(), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    Column("tags", JSON(), nullable=False, server_default="[]", default=list),
 )
 
 blocks = Table(
@@ -186,6 +187,9 @@ runs = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("finished_at", TS),
+    # grows with every claim: a writer names the value it claimed with (fencing token)
+    Column("fence", Integer, nullable=False, server_default="0", default=0),
+    Column("error_kind", String(32)),
     Index("ix_runs_job_status", "job_id", "status"),
     Index("ix_runs_agent", "agent_id"),
 )
@@ -211,8 +215,13 @@ provider_batches = Table(
     Column("submitted_at", TS),
     Column("polled_at", TS),
     Column("ended_at", TS),
+    Column("fence", Integer, nullable=False, server_default="0", default=0),
+    # provider-side work left after our status settled: 'lookup' (find a batch whose create
+    # was never recorded), 'pending' (cancel / follow to its end, delete its files), 'done'
+    Column("cleanup", String(16)),
     Index("ix_provider_batches_status", "status", "next_poll_at"),
     Index("ix_provider_batches_job", "job_id"),
+    Index("ix_provider_batches_cleanup", "cleanup", "next_poll_at"),
 )
 
 batch_items = Table(
