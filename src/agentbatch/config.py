@@ -39,6 +39,7 @@ class RuntimeSettings:
     max_batch_requests: int = 10_000  # our cap per provider batch (below provider limits)
     chunk_size: int = 2_000  # runs/items per transaction in hot paths
     max_attempts: int = 3  # per step, for errored/expired/canceled items
+    max_tool_attempts: int = 3  # starts of one step's custom tools before they fail
     retry_backoff_s: float = 5.0  # base delay before retrying a failed item
     lease_s: float = 120.0  # how long a claim lasts without renewal
     recover_interval_s: float = 10.0  # how often a worker looks for a dead worker's leftovers
@@ -57,6 +58,7 @@ class RuntimeSettings:
             max_batch_requests=_env_int("AGENTBATCH_MAX_BATCH_REQUESTS", d.max_batch_requests),
             chunk_size=_env_int("AGENTBATCH_CHUNK_SIZE", d.chunk_size),
             max_attempts=_env_int("AGENTBATCH_MAX_ATTEMPTS", d.max_attempts),
+            max_tool_attempts=_env_int("AGENTBATCH_MAX_TOOL_ATTEMPTS", d.max_tool_attempts),
             retry_backoff_s=_env_float("AGENTBATCH_RETRY_BACKOFF", d.retry_backoff_s),
             lease_s=_env_float("AGENTBATCH_LEASE", d.lease_s),
             recover_interval_s=_env_float("AGENTBATCH_RECOVER_INTERVAL", d.recover_interval_s),

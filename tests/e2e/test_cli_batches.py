@@ -93,3 +93,25 @@ def test_bad_input_is_one_line_and_changes_nothing(home: Path) -> None:
     proc = cli(home, "batches", "submit", str(bad_json), check=False)
     assert proc.returncode == 2 and "bad.jsonl:2: not valid JSON" in proc.stderr
     assert json.loads(cli(home, "batches", "list", "--json").stdout) == []
+
+
+def test_wait_exits_non_zero_when_the_job_fails_or_is_cancelled(home: Path) -> None:
+    bad = create_agent(
+        home, "bad", [{"tool": "send_message", "args": {"message": "x"}, "fail": "always"}]
+    )
+    requests = home / "requests.jsonl"
+    requests.write_text(json.dumps({"agent_id": bad, "messages": "hi"}))
+    failed = cli(home, "batches", "submit", str(requests), "--wait", "--json", check=False)
+    assert failed.returncode == 3, failed.stderr
+    job = json.loads(failed.stdout)
+    assert job["status"] == "failed"
+    assert job["error"].startswith("1 of 1 runs failed: provider_error ×1")
+    assert "scripted failure (always)" in job["error"]
+
+    good = create_agent(home, "good", [{"tool": "send_message", "args": {"message": "hi"}}])
+    requests.write_text(json.dumps({"agent_id": good, "messages": "hi"}))
+    submitted = json.loads(cli(home, "batches", "submit", str(requests), "--json").stdout)
+    cli(home, "batches", "cancel", submitted["id"])
+    waited = cli(home, "batches", "wait", submitted["id"], check=False)
+    assert waited.returncode == 4, waited.stderr
+    assert "cancelled" in waited.stdout

@@ -225,11 +225,20 @@ async def test_ingest_of_partial_results_settles_missing_items(
         async def cleanup(self, h: str) -> None:
             return None
 
-    from agentbatch.store import runtime_repo as rr
+    from agentbatch.store import provider_batches
 
-    async with app.db.read() as conn:
-        batch = (await conn.execute(rr.provider_batches.select())).first()
-    stats = await ingest(worker.ctx, batch, Partial())
+    ctx = worker.ctx
+    [batch] = await app.db.transact(
+        lambda conn: provider_batches.claim_due(
+            conn,
+            owner=ctx.owner,
+            now=ctx.clock(),
+            until=ctx.lease_until(),
+            limit=10,
+            skip_locked=ctx.skip_locked,
+        )
+    )
+    stats = await ingest(ctx, batch, Partial())  # type: ignore[arg-type]
     assert stats.applied == 4 and stats.retried == 2
     await worker.run_until(job_id, timeout_s=30)
     await _assert_exactly_once(app, job_id, ids)
@@ -240,7 +249,7 @@ async def test_stale_plan_is_recomputed_not_written(
 ) -> None:
     """A chunk planned from a snapshot must not overwrite a shared block that another
     chunk wrote in between: the commit sees the version moved and recomputes."""
-    from agentbatch.runtime.apply import commit_plan, plan_results
+    from agentbatch.runtime.apply import commit_chunk, make_plan, read_chunk
 
     team = await app.agents.create_block(app.org_id, {"label": "team", "value": "log:"})
     ids = await make_agents(
@@ -266,9 +275,9 @@ async def test_stale_plan_is_recomputed_not_written(
     [(handle, _)] = recorder.submits
     results = [item async for item in recorder.inner.results(handle)]
     first, second = results[:2], results[2:]
-    stale = await plan_results(worker.ctx, first)  # snapshot: the block is still "log:"
+    stale = make_plan(worker.ctx, await read_chunk(worker.ctx, first))  # the block: "log:"
     await apply_results(worker.ctx, second)  # another chunk writes the shared block
-    stats = await commit_plan(worker.ctx, stale)
+    stats = await commit_chunk(worker.ctx, stale)
     assert stats.applied == 2
     await worker.run_until(job["id"], timeout_s=30)
     value = (await app.agents.get_block(app.org_id, team["id"]))["value"]

@@ -10,19 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agentbatch.app import AgentBatch
-from agentbatch.config import RuntimeSettings
 from agentbatch.providers.anthropic import AnthropicBatchProvider
 from agentbatch.providers.openai_compatible import OpenAICompatibleProvider
 from agentbatch.testing.faults import ContentFault, FaultPlan, HttpFault
 from tests.conftest import fast_settings
 from tests.helpers import history, kinds
+from tests.integration.conftest import open_app
 from tests.integration.test_provider_jobs import (
     GPT,
     HISTORY,
@@ -33,7 +32,6 @@ from tests.integration.test_provider_jobs import (
     create_agents,
     item_rows,
     provider_batch_rows,
-    providers_for,
 )
 
 COMPATIBLE = "openai-compatible/qwen"
@@ -57,41 +55,6 @@ class Sleeps:
     @property
     def retries(self) -> list[float]:
         return [s for s in self.calls if s != IDLE]
-
-
-@pytest.fixture
-def emus() -> Iterator[Emulators]:
-    with Emulators(SCRIPT).serving() as emulators:
-        yield emulators
-
-
-async def open_app(
-    url: str,
-    emus: Emulators,
-    home: Path,
-    settings: RuntimeSettings | None = None,
-    **providers: Any,
-) -> AgentBatch:
-    registry = providers_for(emus, home)
-    for name, provider in providers.items():
-        registry.register(name.replace("_", "-"), provider)
-    return await AgentBatch.open(
-        url, settings=settings or fast_settings(), registry=registry, upgrade=True
-    )
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'faults.db'}"
-
-
-@pytest.fixture
-async def ab(sqlite_url: str, emus: Emulators, _home: Path) -> AsyncIterator[AgentBatch]:
-    app = await open_app(sqlite_url, emus, _home)
-    try:
-        yield app
-    finally:
-        await app.close()
 
 
 def faults_of(emus: Emulators, model: str) -> FaultPlan:
@@ -363,7 +326,10 @@ async def test_cancel_while_a_batch_is_in_flight(
         assert (run["status"], run["step"], run["stop_reason"]) == ("cancelled", 1, "cancelled")
     rows = await item_rows(ab, job_id)
     step1 = [r for r in rows if r.step == 1]
-    assert len(step1) == 3 and {(r.outcome, r.applied) for r in step1} == {("canceled", True)}
+    # settled by the cancel; what the provider still returned is recorded, marked ignored
+    assert len(step1) == 3 and all(r.applied for r in step1)
+    for r in step1:
+        assert r.outcome == "canceled" or r.error.startswith("ignored"), (r.outcome, r.error)
     first, second = sorted(await provider_batch_rows(ab, job_id), key=lambda b: b.created_at)
     assert (first.status, second.status) == ("ingested", "canceled")
     # the provider was asked to cancel the in-flight batch

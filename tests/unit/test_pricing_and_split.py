@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from agentbatch.pricing import DEFAULT_PRICES, Price, PriceTable
-from agentbatch.runtime.submit import Prepared, _payload_size, split_by_limits
+from agentbatch.runtime.submit import Prepared, split_by_limits
+from agentbatch.runtime.submit import payload_size as _payload_size
 
 # -- pricing ----------------------------------------------------------------------------------
 
@@ -109,6 +110,7 @@ def test_load_overrides_from_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def prepared(i: int, size: int = 10) -> Prepared:
     return Prepared(
         run_id=f"run{i}",
+        run_fence=1,
         item_id=f"item{i}",
         step=0,
         attempt=1,

@@ -65,7 +65,9 @@ async def submit(
     wait_: bool,
     as_json: bool,
 ) -> None:
-    """Submit a job from FILE: JSON or JSONL of {agent_id, messages}."""
+    """Submit a job from FILE: JSON or JSONL of {agent_id, messages}.
+
+    With --wait: exits 0 when the job completed, 3 when it failed, 4 when cancelled."""
     requests, extra = _requests_from(load_json_file(file))
     job_spec: dict[str, Any] = {"requests": requests, **extra}
     if max_steps is not None:
@@ -85,6 +87,20 @@ async def submit(
         print_json(job)
     elif wait_:
         _print_job(job)
+    if wait_:
+        exit_for(job)
+
+
+# exit codes of `submit --wait` and `wait` (2 stays "bad input", 1 "could not run")
+EXIT_FAILED = 3
+EXIT_CANCELLED = 4
+
+
+def exit_for(job: dict[str, Any]) -> None:
+    """Exit non-zero when the job ended failed (3) or cancelled (4)."""
+    code = {"failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}.get(job["status"])
+    if code is not None:
+        raise SystemExit(code)
 
 
 async def wait_for_job(
@@ -228,12 +244,15 @@ async def list_jobs(
 @json_option
 @with_app
 async def wait(app: AgentBatch, job_id: str, worker: bool, as_json: bool) -> None:
-    """Wait for a job with a live progress bar (runs finished / total, by status)."""
+    """Wait for a job with a live progress bar (runs finished / total, by status).
+
+    Exits 0 when the job completed, 3 when it failed, 4 when it was cancelled."""
     job = await wait_for_job(app, job_id, run_worker=worker, quiet=as_json)
     if as_json:
         print_json(job)
     else:
         _print_job(job)
+    exit_for(job)
 
 
 @batches_group.command("messages")

@@ -140,3 +140,5 @@ class ItemResult:
     # False when the provider rejected the request itself (HTTP 400, invalid_request_error):
     # sending it again cannot succeed, so the run fails at once with the provider's message
     retryable: bool = True
+    # why it failed, when the runtime settles it itself (``config``, ``tool``, ...)
+    error_kind: str | None = None

@@ -48,6 +48,8 @@ class BatchTag:
     job_id: str
     created_at: datetime
     requests: int
+    # when known, the provider batch was created before this (the creator's lease ended)
+    created_before: datetime | None = None
 
     def metadata(self) -> dict[str, str]:
         return {"agentbatch_job": self.job_id, "agentbatch_batch": self.batch_id}
@@ -122,3 +124,16 @@ class ProviderBase:
 
     async def aclose(self) -> None:
         return None
+
+
+def check_config(provider: BatchProvider) -> None:
+    """``provider.check_config()``, for providers written before it existed too."""
+    check = getattr(provider, "check_config", None)
+    if check is not None:
+        check()
+
+
+async def find_orphans(provider: BatchProvider, tag: BatchTag) -> list[str]:
+    """``provider.find_orphans(tag)``; a provider without it has no orphans to find."""
+    find = getattr(provider, "find_orphans", None)
+    return list(await find(tag)) if find is not None else []

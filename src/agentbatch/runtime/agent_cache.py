@@ -12,14 +12,11 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import String, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.agents import AgentSpec
-from agentbatch.store.agents_repo import agent_spec
-from agentbatch.store.in_list import in_ids
-from agentbatch.store.runtime_repo import agent_block_ids, custom_tools, job_settings
-from agentbatch.store.tables import agents
+from agentbatch.store import agent_specs, blocks, jobs
+from agentbatch.store.rows import CustomTool, JobSettings
 from agentbatch.tools.builtins import BUILTIN_SPECS
 
 Loaded = tuple[dict[str, tuple[AgentSpec, str]], dict[str, list[str]]]
@@ -50,36 +47,25 @@ class AgentCache:
             else:
                 ids.append(agent_id)
         stale: list[str] = []
-        for start in range(0, len(ids), 2000):
-            rows = await conn.execute(
-                # compared for equality only: read it as stored, without datetime parsing
-                select(agents.c.id, type_coerce(agents.c.updated_at, String).label("v")).where(
-                    in_ids(agents.c.id, ids[start : start + 2000], conn.dialect.name)
-                )
-            )
-            for row in rows:
-                hit = self._entries.get(row.id)
-                if hit is not None and hit[0] == row.v:
-                    out[row.id] = (hit[1], hit[2])
-                    block_ids[row.id] = hit[3]
-                    self._checked[row.id] = now
-                    self._entries.move_to_end(row.id)
+        if ids:
+            current = await agent_specs.versions(conn, ids)
+            for agent_id, version in current.items():
+                hit = self._entries.get(agent_id)
+                if hit is not None and hit[0] == version:
+                    out[agent_id] = (hit[1], hit[2])
+                    block_ids[agent_id] = hit[3]
+                    self._checked[agent_id] = now
+                    self._entries.move_to_end(agent_id)
                 else:
-                    stale.append(row.id)
-        members = await agent_block_ids(conn, stale) if stale else {}
-        for start in range(0, len(stale), 2000):
-            rows = await conn.execute(
-                select(agents, type_coerce(agents.c.updated_at, String).label("v")).where(
-                    agents.c.id.in_(stale[start : start + 2000])
-                )
-            )
-            for row in rows:
-                spec = agent_spec(row)
-                own = members.get(row.id, [])
-                out[row.id] = (spec, row.org_id)
-                block_ids[row.id] = own
-                self._entries[row.id] = (row.v, spec, row.org_id, own)
-                self._checked[row.id] = now
+                    stale.append(agent_id)
+        if stale:
+            members = await blocks.agent_block_ids(conn, stale)
+            for version, org_id, spec in await agent_specs.specs(conn, stale):
+                own = members.get(spec.id, [])
+                out[spec.id] = (spec, org_id)
+                block_ids[spec.id] = own
+                self._entries[spec.id] = (version, spec, org_id, own)
+                self._checked[spec.id] = now
         while len(self._entries) > self.capacity:
             evicted, _ = self._entries.popitem(last=False)
             self._checked.pop(evicted, None)
@@ -91,13 +77,13 @@ class JobCache:
 
     def __init__(self, capacity: int = 1_000) -> None:
         self.capacity = capacity
-        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._entries: OrderedDict[str, JobSettings] = OrderedDict()
 
-    async def load(self, conn: AsyncConnection, job_ids: Iterable[str]) -> dict[str, Any]:
+    async def load(self, conn: AsyncConnection, job_ids: Iterable[str]) -> dict[str, JobSettings]:
         wanted = set(job_ids)
         missing = [j for j in wanted if j not in self._entries]
         if missing:
-            self._entries.update(await job_settings(conn, missing))
+            self._entries.update(await jobs.settings(conn, missing))
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
         return {j: self._entries[j] for j in wanted if j in self._entries}
@@ -110,11 +96,11 @@ class ToolCache:
 
     def __init__(self, ttl_s: float = 2.0) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._entries: dict[str, tuple[float, dict[str, CustomTool]]] = {}
 
     async def load(
         self, conn: AsyncConnection, agents: Iterable[tuple[AgentSpec, str]]
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, dict[str, CustomTool]]:
         """org id -> {tool name -> row} for the orgs of these (agent spec, org id) pairs."""
         now = time.monotonic()
         needed: dict[str, set[str]] = {}
@@ -131,6 +117,6 @@ class ToolCache:
 
         refresh = [org for org in needed if stale(org)]
         if refresh:
-            for org, tools in (await custom_tools(conn, refresh)).items():
+            for org, tools in (await agent_specs.custom_tools(conn, refresh)).items():
                 self._entries[org] = (now, tools)
         return {org: self._entries[org][1] for org in needed if org in self._entries}

@@ -20,6 +20,25 @@ from agentbatch.runtime.tool_exec import ToolExecutor
 from agentbatch.store.db import Database
 
 Sleep = Callable[[float], Awaitable[None]]
+Hook = Callable[..., Awaitable[None]]
+
+
+class Hooks:
+    """Named points in the runtime where tests inject behaviour (pause a worker, cancel a
+    job, crash) to drive races deterministically. Points: ``claimed`` (runs leased, not yet
+    recorded), ``recorded`` (a batch recorded, before the provider call), ``created`` (the
+    provider returned a handle, before it is recorded), ``ingested_chunk`` (a chunk of
+    results committed), ``tools`` (out-of-transaction tools about to run)."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[str, list[Hook]] = {}
+
+    def on(self, point: str, hook: Hook) -> None:
+        self._hooks.setdefault(point, []).append(hook)
+
+    async def fire(self, point: str, **info: object) -> None:
+        for hook in self._hooks.get(point, ()):
+            await hook(**info)
 
 
 def default_owner() -> str:
@@ -33,6 +52,8 @@ class RuntimeContext:
     settings: RuntimeSettings = field(default_factory=RuntimeSettings.from_env)
     clock: Clock = utcnow
     sleep: Sleep = asyncio.sleep
+    lease_sleep: Sleep = asyncio.sleep  # between lease renewals (see runtime.leases)
+    hooks: Hooks = field(default_factory=Hooks)
     rng: random.Random = field(default_factory=random.Random)
     owner: str = field(default_factory=default_owner)
     tools: ToolExecutor = field(default_factory=ToolExecutor)

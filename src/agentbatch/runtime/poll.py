@@ -1,8 +1,11 @@
 """Poll in-flight provider batches; when one ends, stream its results into apply in chunks.
 
-The batch is marked ``ingested`` only after every item was applied (a failed fetch leaves
-it in progress, to be read again). The lease is renewed per chunk; if this worker dies,
-another re-reads the results and already-applied items are skipped."""
+A batch is polled under a lease (its fence grows with each claim). It is marked
+``ingested`` only after every item was applied (a failed fetch leaves it in progress, to
+be read again), and only while this worker's lease holds: the lease is renewed with each
+chunk, and a worker that finds it taken over (another worker, or the job's cancel) stops
+reading. Already-applied items are skipped by the apply checks, so a re-read is harmless.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from agentbatch.domain.model_io import ItemResult, Outcome
-from agentbatch.domain.statuses import BatchStatus
-from agentbatch.errors import ProviderError, UnknownBatch
-from agentbatch.runtime.apply import (
-    ApplyStats,
-    PlannedApply,
-    commit_plan,
-    compute_plan,
-    snapshot_results,
-)
+from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
+from agentbatch.providers.base import BatchProvider
+from agentbatch.runtime.apply import ApplyStats, Planned, commit_chunk, make_plan, read_chunk
 from agentbatch.runtime.context import RuntimeContext, poll_delay
 from agentbatch.runtime.retry import with_retries
-from agentbatch.runtime.settle import settle_unanswered
-from agentbatch.store import runtime_repo as rr
+from agentbatch.runtime.settle import settle_unanswered, unanswered
+from agentbatch.store import batch_cleanup, provider_batches
+from agentbatch.store.rows import LeasedBatch
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +30,8 @@ log = logging.getLogger(__name__)
 async def poll_pass(ctx: RuntimeContext, limit: int = 20) -> int:
     now = ctx.clock()
 
-    async def claim(conn: Any) -> list[Any]:
-        return await rr.claim_due_batches(
+    async def claim(conn: Any) -> list[LeasedBatch]:
+        return await provider_batches.claim_due(
             conn,
             owner=ctx.owner,
             now=now,
@@ -49,29 +47,28 @@ async def poll_pass(ctx: RuntimeContext, limit: int = 20) -> int:
     return len(batches)
 
 
-async def poll_batch(ctx: RuntimeContext, batch: Any) -> None:
-    provider = ctx.registry.get(batch.provider)
+async def poll_batch(ctx: RuntimeContext, batch: LeasedBatch) -> None:
+    assert batch.external_id is not None
+    handle = batch.external_id
     try:
+        provider = ctx.registry.get(batch.provider)
         result = await with_retries(
-            lambda: provider.poll(batch.external_id),
-            what=f"poll {batch.external_id}",
+            lambda: provider.poll(handle),
+            what=f"poll {handle}",
             retries=ctx.settings.provider_retries,
             base=ctx.settings.provider_backoff_s,
             sleep=ctx.sleep,
             rng=ctx.rng,
         )
     except UnknownBatch:
-        log.warning(
-            "provider does not know batch %s; its items count as expired", batch.external_id
-        )
-        await settle_unanswered(
-            ctx, batch.id, "the provider no longer knows this batch", Outcome.EXPIRED
-        )
-        await _mark_ingested(ctx, batch.id, "unknown to the provider")
+        log.warning("provider does not know batch %s; its items count as expired", handle)
+        template = unanswered("the provider no longer knows this batch", Outcome.EXPIRED)
+        await settle_unanswered(ctx, batch.id, template)
+        await _mark_ingested(ctx, batch, "unknown to the provider")
         return
-    except ProviderError as exc:
-        log.warning("poll of %s failed: %s", batch.external_id, exc)
-        await _reschedule(ctx, batch, str(exc), provider)
+    except (ProviderError, ConfigError) as exc:
+        log.warning("poll of %s failed: %s", handle, exc)
+        await _reschedule(ctx, batch, str(exc), None)
         return
     if not result.ended:
         await _reschedule(ctx, batch, None, provider, result.status)
@@ -79,53 +76,58 @@ async def poll_batch(ctx: RuntimeContext, batch: Any) -> None:
     try:
         await ingest(ctx, batch, provider)
     except ProviderError as exc:
-        log.warning("reading results of %s failed: %s; will read again", batch.external_id, exc)
+        log.warning("reading results of %s failed: %s; will read again", handle, exc)
         await _reschedule(ctx, batch, f"results: {exc}", provider)
 
 
 async def _reschedule(
-    ctx: RuntimeContext, batch: Any, error: str | None, provider: Any, status: str | None = None
+    ctx: RuntimeContext,
+    batch: LeasedBatch,
+    error: str | None,
+    provider: BatchProvider | None,
+    status: str | None = None,
 ) -> None:
     now = ctx.clock()
-    base = poll_delay(ctx, provider)
+    base = poll_delay(ctx, provider) if provider is not None else ctx.settings.poll_interval_s
     delay = min(ctx.settings.poll_max_interval_s, base * (1.5 ** min(batch.poll_count, 20)))
     delay *= 0.8 + 0.4 * ctx.rng.random()
 
-    async def txn(conn: Any) -> None:
-        await rr.update_batch(
+    async def txn(conn: Any) -> bool:
+        return await provider_batches.reschedule(
             conn,
-            batch.id,
+            batch,
+            ctx.owner,
             poll_count=batch.poll_count + 1,
             polled_at=now,
             next_poll_at=now + timedelta(seconds=delay),
             error=error,
             provider_status=status,
-            lease_owner=None,
-            lease_expires=None,
         )
 
     await ctx.db.transact(txn)
 
 
-async def ingest(ctx: RuntimeContext, batch: Any, provider: Any) -> ApplyStats:
-    """Stream results in chunks through a three-stage pipeline: while chunk N is resolved
+async def ingest(ctx: RuntimeContext, batch: LeasedBatch, provider: BatchProvider) -> ApplyStats:
+    """Stream results in chunks through a three-stage pipeline: while chunk N is planned
     (Python, on the event loop), chunk N+1's snapshot is read and chunk N-1 commits (SQL, in
     the driver's threads). Commits stay strictly in order; a commit whose snapshot went
-    stale recomputes under the write lock."""
+    stale recomputes under the write lock. Stops if the batch's lease is taken over."""
+    assert batch.external_id is not None
     stats = ApplyStats()
-    committing: asyncio.Task[ApplyStats] | None = None
-    reading: asyncio.Task[PlannedApply] | None = None
+    committing: asyncio.Task[bool] | None = None
+    reading: asyncio.Task[Planned] | None = None
+    held = True
 
     async def advance(next_chunk: list[ItemResult] | None) -> None:
-        nonlocal committing, reading
+        nonlocal committing, reading, held
         ready = reading
-        reading = asyncio.create_task(snapshot_results(ctx, next_chunk)) if next_chunk else None
+        reading = asyncio.create_task(read_chunk(ctx, next_chunk)) if next_chunk else None
         if ready is None:
             return
-        planned = await compute_plan(ctx, await ready)
+        planned = make_plan(ctx, await ready)
         if committing is not None:
-            stats.add(await committing)
-        committing = asyncio.create_task(_commit_chunk(ctx, batch, planned))
+            held = await committing and held
+        committing = asyncio.create_task(_commit(ctx, batch, planned, stats))
 
     try:
         chunk: list[ItemResult] = []
@@ -134,49 +136,53 @@ async def ingest(ctx: RuntimeContext, batch: Any, provider: Any) -> ApplyStats:
             if len(chunk) >= ctx.settings.chunk_size:
                 await advance(chunk)
                 chunk = []
-        await advance(chunk or None)
-        await advance(None)
+                if not held:
+                    break
+        if held:
+            await advance(chunk or None)
+            await advance(None)
     finally:
         for task in (reading, committing):
             if task is not None:
-                result = await task
-                if isinstance(result, ApplyStats):
-                    stats.add(result)
-    stats.add(
-        await settle_unanswered(ctx, batch.id, "the provider returned no result for this item")
-    )
-    await _mark_ingested(ctx, batch.id, None)
-    try:
-        await provider.cleanup(batch.external_id)
-    except ProviderError as exc:
-        log.info("cleanup of %s failed: %s", batch.external_id, exc)
+                done = await task
+                if isinstance(done, bool):
+                    held = done and held
+    if not held:
+        log.info("batch %s was taken over or cancelled while ingesting; stopped", batch.id)
+        return stats
+    template = unanswered("the provider returned no result for this item")
+    stats.add(await settle_unanswered(ctx, batch.id, template))
+    if await _mark_ingested(ctx, batch, None):
+        await _cleanup(ctx, batch, provider)
     log.info("ingested %s: %s", batch.external_id, stats)
     return stats
 
 
-async def _commit_chunk(ctx: RuntimeContext, batch: Any, planned: PlannedApply) -> ApplyStats:
-    stats = await commit_plan(ctx, planned)
+async def _commit(
+    ctx: RuntimeContext, batch: LeasedBatch, planned: Planned, stats: ApplyStats
+) -> bool:
+    """Commit one chunk, then renew the lease; False once the lease is no longer ours."""
+    stats.add(await commit_chunk(ctx, planned))
+    await ctx.hooks.fire("ingested_chunk", batch_id=batch.id, results=len(planned.results))
+    until = ctx.lease_until()
+    return await ctx.db.transact(
+        lambda conn: provider_batches.renew(conn, batch.id, ctx.owner, batch.fence, until)
+    )
 
-    async def renew(conn: Any) -> None:
-        await rr.renew_batch_lease(conn, batch.id, ctx.owner, ctx.lease_until())
 
-    await ctx.db.transact(renew)
-    return stats
-
-
-async def _mark_ingested(ctx: RuntimeContext, batch_id: str, error: str | None) -> None:
+async def _mark_ingested(ctx: RuntimeContext, batch: LeasedBatch, error: str | None) -> bool:
     now = ctx.clock()
+    return await ctx.db.transact(
+        lambda conn: provider_batches.mark_ingested(conn, batch, ctx.owner, now=now, error=error)
+    )
 
-    async def txn(conn: Any) -> None:
-        await rr.update_batch(
-            conn,
-            batch_id,
-            status=BatchStatus.INGESTED.value,
-            ended_at=now,
-            polled_at=now,
-            error=error,
-            lease_owner=None,
-            lease_expires=None,
-        )
 
-    await ctx.db.transact(txn)
+async def _cleanup(ctx: RuntimeContext, batch: LeasedBatch, provider: BatchProvider) -> None:
+    """Delete the batch's provider-side files now; the cleanup pass retries a failure."""
+    assert batch.external_id is not None
+    try:
+        await provider.cleanup(batch.external_id)
+    except ProviderError as exc:
+        log.info("cleanup of %s failed (%s); the cleanup pass will retry", batch.external_id, exc)
+        return
+    await ctx.db.transact(lambda conn: batch_cleanup.cleanup_done(conn, batch.id))

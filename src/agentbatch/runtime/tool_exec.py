@@ -8,10 +8,8 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
+from agentbatch.store import messages
 from agentbatch.store.db import Database
-from agentbatch.store.tables import messages
 from agentbatch.tools.builtins import ToolResult
 
 if TYPE_CHECKING:
@@ -147,25 +145,17 @@ class ToolExecutor:
         if not query.strip():
             return ToolResult(False, "query must not be empty")
         async with db.read() as conn:
-            rows = await conn.execute(
-                select(messages.c.id, messages.c.role, messages.c.content, messages.c.created_at)
-                .where(
-                    messages.c.agent_id == agent_id,
-                    messages.c.kind.in_(["input", "assistant", "tool"]),
-                    messages.c.content.ilike(f"%{query}%"),
-                )
-                .order_by(messages.c.id.desc())
-                .offset(page * SEARCH_PAGE)
-                .limit(SEARCH_PAGE)
+            rows = await messages.search(
+                conn, agent_id, query, offset=page * SEARCH_PAGE, limit=SEARCH_PAGE
             )
-            found = [
-                {
-                    "role": r.role,
-                    "content": _truncate(r.content or "", 500),
-                    "time": str(r.created_at),
-                }
-                for r in rows
-            ]
+        found = [
+            {
+                "role": r.role,
+                "content": _truncate(r.content or "", 500),
+                "time": str(r.created_at),
+            }
+            for r in rows
+        ]
         if not found:
             return ToolResult(True, f"No messages match {query!r} (page {page}).")
         return ToolResult(True, json.dumps(found, ensure_ascii=False))

@@ -1,36 +1,44 @@
-"""The worker loop: submit, poll (+apply), finish, recover; sleep when idle.
+"""The worker loop: submit, poll (+apply), tool steps, cleanup, finish, callbacks, recover;
+sleep when idle.
 
 Several workers may share one PostgreSQL database: every piece of work is claimed with a
-lease, and every state change is one transaction. ``run_until`` drives a job to completion
-in-process (the Python API and tests use it)."""
+lease, and every state change is one guarded transaction. ``run_until`` drives a job to
+completion in-process (the Python API and tests use it). A pass that fails (the database
+is down, the disk is full) is retried after a back-off that doubles up to a minute, with
+one log line per back-off, not a traceback per second."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from agentbatch.domain.statuses import JOB_TERMINAL
 from agentbatch.runtime.callbacks import callback_pass
+from agentbatch.runtime.cleanup import cleanup_pass
 from agentbatch.runtime.context import RuntimeContext
-from agentbatch.runtime.finish import finish_pass, recover_pass
+from agentbatch.runtime.finish import finish_pass
 from agentbatch.runtime.poll import poll_pass
+from agentbatch.runtime.recover import recover_pass
 from agentbatch.runtime.submit import submit_pass
-from agentbatch.store import jobs_repo
+from agentbatch.runtime.tool_steps import ToolSteps
+from agentbatch.store import jobs
 
 log = logging.getLogger(__name__)
 
 JobHook = Callable[[list[str]], Awaitable[None]]
+MAX_BACKOFF_S = 60.0
 
 
 class Worker:
     def __init__(self, ctx: RuntimeContext, on_finished: JobHook | None = None) -> None:
         self.ctx = ctx
         self.on_finished = on_finished
+        self.tool_steps = ToolSteps(ctx)
         self._stop = asyncio.Event()
         self._last_recovery: datetime | None = None
+        self._failures = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -39,6 +47,8 @@ class Worker:
         """One round of every pass; returns how much work it found."""
         work = await submit_pass(self.ctx)
         work += await poll_pass(self.ctx)
+        work += await self.tool_steps.tick()
+        work += await cleanup_pass(self.ctx)
         finished = await finish_pass(self.ctx)
         if finished and self.on_finished is not None:
             await self.on_finished(finished)
@@ -48,43 +58,79 @@ class Worker:
         if self._last_recovery is None or (now - self._last_recovery).total_seconds() >= (
             self.ctx.settings.recover_interval_s
         ):
-            # recovery looks over every closed batch: only crashes leave work for it, and a
-            # dead worker's leases take ``lease_s`` to expire, so every tick would be waste
+            # recovery looks for a dead worker's leftovers: its leases take ``lease_s`` to
+            # expire, so looking on every tick would be waste
             self._last_recovery = now
             work += await recover_pass(self.ctx)
         return work
 
     async def run(self) -> None:
         log.info("worker %s started", self.ctx.owner)
-        while not self._stop.is_set():
-            try:
-                work = await self.tick()
-            except Exception:
-                log.exception("worker pass failed; retrying after a pause")
-                work = 0
-                await self._idle(max(self.ctx.settings.idle_sleep_s, 1.0))
-                continue
-            if not work:
-                await self._idle(self.ctx.settings.idle_sleep_s)
+        try:
+            while not self._stop.is_set():
+                try:
+                    work = await self.tick()
+                except Exception as exc:
+                    await self._back_off(exc)
+                    continue
+                if self._failures:
+                    log.info("worker recovered after %d failed passes", self._failures)
+                    self._failures = 0
+                if not work:
+                    await self._idle(self.ctx.settings.idle_sleep_s)
+        finally:
+            await self.tool_steps.aclose()
         log.info("worker %s stopped", self.ctx.owner)
 
+    async def _back_off(self, exc: Exception) -> None:
+        self._failures += 1
+        base = max(self.ctx.settings.idle_sleep_s, 1.0)
+        delay = min(MAX_BACKOFF_S, base * 2 ** (self._failures - 1))
+        if self._failures == 1:
+            log.exception("worker pass failed; retrying in %.0fs", delay)
+        else:
+            log.warning(
+                "worker pass failed again (%d in a row: %s: %s); retrying in %.0fs",
+                self._failures,
+                type(exc).__name__,
+                str(exc)[:200],
+                delay,
+            )
+        await self._idle(delay)
+
     async def _idle(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        """Sleep until ``seconds`` pass, the worker stops or a tool step finishes."""
+        waits = [asyncio.ensure_future(self._stop.wait())]
+        if self.tool_steps.running:
+            waits.append(asyncio.ensure_future(self.tool_steps.finished.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        self.tool_steps.finished.clear()
 
     async def run_until(self, job_id: str, *, timeout_s: float | None = None) -> str:
         """Drive the loop until ``job_id`` ends; returns its final status."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
-        while True:
-            work = await self.tick()
-            async with self.ctx.db.read() as conn:
-                row = await jobs_repo.get_job_row(conn, None, job_id)
-            if row is None:
-                raise LookupError(job_id)
-            if row.status in JOB_TERMINAL:
-                return str(row.status)
-            if deadline is not None and loop.time() > deadline:
-                raise TimeoutError(f"job {job_id} still {row.status} after {timeout_s}s")
-            if not work:
-                await self.ctx.sleep(self.ctx.settings.idle_sleep_s)
+        try:
+            while True:
+                work = await self.tick()
+                async with self.ctx.db.read() as conn:
+                    status = await jobs.status(conn, job_id)
+                if status is None:
+                    raise LookupError(job_id)
+                if status in JOB_TERMINAL:
+                    await self.tool_steps.drain()  # other jobs' tool steps finish first
+                    return status
+                if deadline is not None and loop.time() > deadline:
+                    raise TimeoutError(f"job {job_id} still {status} after {timeout_s}s")
+                if not work:
+                    if self.tool_steps.running:
+                        await self._idle(self.ctx.settings.idle_sleep_s)
+                    else:
+                        await self.ctx.sleep(self.ctx.settings.idle_sleep_s)
+        except BaseException:
+            await self.tool_steps.aclose()
+            raise

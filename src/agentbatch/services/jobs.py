@@ -7,14 +7,15 @@ from collections import Counter
 from typing import Any
 
 from agentbatch.domain.messages import parse_input_messages
-from agentbatch.domain.statuses import JOB_TERMINAL, JobStatus, RunStatus
-from agentbatch.errors import Conflict, InvalidInput, NotFound, ProviderError
+from agentbatch.domain.statuses import JobStatus, RunStatus
+from agentbatch.errors import ConfigError, Conflict, InvalidInput, NotFound, ProviderError
 from agentbatch.ids import Clock, iso, new_id, utcnow
 from agentbatch.pricing import PriceTable
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.providers.scripted_model import validate_script
 from agentbatch.schemas import JobCreate
 from agentbatch.services.agents import parse_model
+from agentbatch.store import jobs as store_jobs
 from agentbatch.store import jobs_repo as repo
 from agentbatch.store.agents_repo import agent_models
 from agentbatch.store.db import Database
@@ -251,23 +252,19 @@ class JobService:
         return [run_out(r) for r in rows]
 
     async def cancel_job(self, org_id: str | None, job_id: str) -> dict[str, Any]:
-        """Cancel in one transaction, then ask providers to cancel the open batches."""
+        """Cancel in one transaction (runs, unapplied items, open provider batches), then
+        ask the providers to cancel the batches they have; the worker's cleanup pass
+        follows each to its end and deletes its files."""
         now = self.clock()
         async with self.db.write() as conn:
-            row = await repo.get_job_row(conn, org_id, job_id)
-            if row is None:
-                raise NotFound(f"job {job_id!r} not found")
-            if row.status in JOB_TERMINAL:
-                raise Conflict(f"job {job_id!r} is already {row.status}; nothing to cancel")
-            open_batches = await repo.cancel_job_rows(conn, job_id, now)
-            from agentbatch.store.runtime_repo import set_job_status
-
-            await set_job_status(conn, job_id, JobStatus.CANCELLED, now)
-        for batch in open_batches:
-            if not batch.external_id:
-                continue
+            outcome = await store_jobs.cancel(conn, org_id, job_id, now)
+        if outcome is None:
+            raise NotFound(f"job {job_id!r} not found")
+        if isinstance(outcome, str):
+            raise Conflict(f"job {job_id!r} is already {outcome}; nothing to cancel")
+        for batch in outcome.to_cancel:
             try:
                 await self.registry.get(batch.provider).cancel(batch.external_id)
-            except ProviderError as exc:
-                log.warning("could not cancel provider batch %s: %s", batch.external_id, exc)
+            except (ProviderError, ConfigError) as exc:
+                log.warning("could not cancel provider batch %s yet: %s", batch.external_id, exc)
         return await self.get_job(org_id, job_id)

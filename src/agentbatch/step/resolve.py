@@ -16,6 +16,7 @@ from agentbatch import jsonfast
 from agentbatch.domain.agents import AgentSpec
 from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.model_io import ModelResponse
+from agentbatch.domain.text import storable_value
 from agentbatch.step.prepare import HEARTBEAT_ARG, ToolCatalog
 from agentbatch.step.solver import RuleSet, SolverState
 from agentbatch.tools.args import check_arguments
@@ -79,6 +80,8 @@ def _parse_args(call: ToolCall) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"arguments are not valid JSON ({getattr(exc, 'msg', exc)})"
     if not isinstance(args, dict):
         return None, "arguments must be a JSON object"
+    if "\\u" in call.arguments:  # escapes may decode to NUL or lone surrogates
+        args = storable_value(args)
     return args, None
 
 

@@ -18,15 +18,10 @@ from sqlalchemy import JSON, DateTime, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch import jsonfast
+from agentbatch.jsonfast import RawJSON
 from agentbatch.store.db import count_statements
 
 Converter = Callable[[Any], Any]
-
-
-class RawJSON(str):
-    """Text that is already JSON: written to a JSON column as is."""
-
-    __slots__ = ()
 
 
 def _json(value: Any) -> Any:
@@ -128,6 +123,7 @@ def _tuples(
 
 
 Op = tuple[str, list[tuple[Any, ...]]]  # (SQL, parameter rows) for executemany
+Check = tuple[str, tuple[Any, ...], int]  # (SQL returning one count, its parameters, expected)
 
 
 def insert_op(table: Table, rows: Sequence[dict[str, Any]], dialect: str) -> list[Op]:
@@ -156,37 +152,93 @@ def update_ops(
     return ops
 
 
-async def run_ops(
-    conn: AsyncConnection, ops: Sequence[Op], checks: Sequence[tuple[str, Any, int]] = ()
-) -> bool:
-    """Run ``checks`` (SQL returning one count, its single parameter, the expected count),
-    then, if every count matched, every op; returns whether the ops ran.
+async def run_ops(conn: AsyncConnection, ops: Sequence[Op], checks: Sequence[Check] = ()) -> bool:
+    """Run ``checks`` (SQL returning one count, its parameters, the expected count), then,
+    if every count matched, every op; returns whether the ops ran.
 
     On SQLite the whole sequence runs as one call in the driver's thread: the event loop
     is free meanwhile (planning the next chunk), instead of resuming between statements.
     The surrounding transaction is SQLAlchemy's, on the same connection."""
     if conn.dialect.name != "sqlite":
-        for sql, expected_param, expected in checks:
-            found = (await conn.exec_driver_sql(sql, (expected_param,))).scalar_one()
-            if found != expected:
+        for sql, params, expected in checks:
+            if (await conn.exec_driver_sql(sql, params)).scalar_one() != expected:
                 return False
-        for sql, params in ops:
-            if params:
-                await conn.exec_driver_sql(sql, params)
+        for sql, rows in ops:
+            if rows:
+                await conn.exec_driver_sql(sql, rows)
         return True
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection  # aiosqlite.Connection
 
     def work(db: Any) -> bool:
-        for sql, param, expected in checks:
-            if db.execute(sql, (param,)).fetchone()[0] != expected:
+        for sql, params, expected in checks:
+            if db.execute(sql, params).fetchone()[0] != expected:
                 return False
-        for sql, params in ops:
-            if params:
-                db.executemany(sql, params)
+        for sql, rows in ops:
+            if rows:
+                db.executemany(sql, rows)
         return True
 
     assert driver is not None
     done: bool = await driver._execute(work, driver._conn)
     count_statements(conn.sync_engine, len(checks) + (len(ops) if done else 0))
     return done
+
+
+Deferred = Callable[[set[Any]], Sequence[Op]]  # ops built from the keys a guard moved
+
+
+def keep(rows: Sequence[tuple[Any, ...]], keys: Sequence[Any], moved: set[Any]) -> list[Any]:
+    """The rows whose key a guard moved (``keys[i]`` is row i's key)."""
+    if len(moved) >= len(set(keys)):
+        return list(rows)
+    return [row for row, key in zip(rows, keys, strict=True) if key in moved]
+
+
+async def run_guarded(
+    conn: AsyncConnection,
+    guard: tuple[str, tuple[Any, ...]],
+    ops: Sequence[Deferred],
+    checks: Sequence[Check] = (),
+) -> set[Any] | None:
+    """A transition in one call: ``checks`` (None when one fails, nothing written), then
+    ``guard`` (an ``UPDATE … RETURNING key`` that moves only the rows still in the state it
+    names), then each deferred op built from the keys that moved. Returns those keys.
+
+    On SQLite the sequence runs in the driver's thread as one call (see ``run_ops``)."""
+    sql, params = guard
+    if conn.dialect.name != "sqlite":
+        for check_sql, check_params, expected in checks:
+            if (await conn.exec_driver_sql(check_sql, check_params)).scalar_one() != expected:
+                return None
+        moved = {row[0] for row in (await conn.exec_driver_sql(sql, params)).all()}
+        for build in ops:
+            for op_sql, rows in build(moved):
+                if rows:
+                    await conn.exec_driver_sql(op_sql, rows)
+        return moved
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+
+    def work(db: Any) -> tuple[set[Any] | None, int]:
+        for check_sql, check_params, expected in checks:
+            if db.execute(check_sql, check_params).fetchone()[0] != expected:
+                return None, len(checks)
+        found = {row[0] for row in db.execute(sql, params).fetchall()}
+        statements = len(checks) + 1
+        for build in ops:
+            for op_sql, rows in build(found):
+                if rows:
+                    db.executemany(op_sql, rows)
+                    statements += 1
+        return found, statements
+
+    assert driver is not None
+    result: tuple[set[Any] | None, int] = await driver._execute(work, driver._conn)
+    count_statements(conn.sync_engine, result[1])
+    return result[0]
+
+
+def to_driver(table: Table, column: str, value: Any, dialect: str) -> Any:
+    """One value converted as the bulk writes convert that column."""
+    return _converter(table, column, dialect)(value)

@@ -136,5 +136,10 @@ class Database:
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        async with self.read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentbatch.domain.statuses import RUN_ACTIVE, BatchStatus, RunStatus
-from agentbatch.store.tables import batch_items, batch_jobs, messages, provider_batches, runs
+from agentbatch.domain.statuses import RUN_ACTIVE
+from agentbatch.store.tables import batch_jobs, messages, provider_batches, runs
 
 _ACTIVE = [s.value for s in RUN_ACTIVE]
 
@@ -162,49 +161,3 @@ async def job_run_rows(
     if after:
         query = query.where(runs.c.id > after)
     return list((await conn.execute(query)).all())
-
-
-async def cancel_job_rows(conn: AsyncConnection, job_id: str, now: datetime) -> list[Any]:
-    """Mark unfinished runs cancelled, open items settled, open provider batches canceled.
-
-    Returns the provider batches (provider, external_id) to cancel at the provider."""
-    await conn.execute(
-        update(runs)
-        .where(runs.c.job_id == job_id, runs.c.status.in_(_ACTIVE))
-        .values(
-            status=RunStatus.CANCELLED.value,
-            finished_at=now,
-            updated_at=now,
-            lease_owner=None,
-            lease_expires=None,
-            stop_reason="cancelled",
-        )
-    )
-    await conn.execute(
-        update(batch_items)
-        .where(batch_items.c.job_id == job_id, batch_items.c.applied.is_(False))
-        .values(
-            outcome=func.coalesce(batch_items.c.outcome, "canceled"),
-            applied=True,
-            applied_at=now,
-            error=func.coalesce(batch_items.c.error, "job cancelled"),
-        )
-    )
-    open_batches = (
-        await conn.execute(
-            select(
-                provider_batches.c.id, provider_batches.c.provider, provider_batches.c.external_id
-            ).where(
-                provider_batches.c.job_id == job_id,
-                provider_batches.c.status.in_(
-                    [BatchStatus.SUBMITTING.value, BatchStatus.IN_PROGRESS.value]
-                ),
-            )
-        )
-    ).all()
-    await conn.execute(
-        update(provider_batches)
-        .where(provider_batches.c.id.in_([b.id for b in open_batches]))
-        .values(status=BatchStatus.CANCELED.value, ended_at=now, lease_owner=None)
-    )
-    return list(open_batches)

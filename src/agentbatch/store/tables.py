@@ -190,6 +190,8 @@ runs = Table(
     # grows with every claim: a writer names the value it claimed with (fencing token)
     Column("fence", Integer, nullable=False, server_default="0", default=0),
     Column("error_kind", String(32)),
+    # how often this step's out-of-transaction tools were started (a crash loop stops)
+    Column("tool_attempts", Integer, nullable=False, server_default="0", default=0),
     Index("ix_runs_job_status", "job_id", "status"),
     Index("ix_runs_agent", "agent_id"),
 )

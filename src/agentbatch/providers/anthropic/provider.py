@@ -180,6 +180,7 @@ class AnthropicBatchProvider(ProviderBase):
         margin) with exactly ``tag.requests`` requests. The runtime drops handles it knows.
         An account shared with other software could hold a look-alike; see docs."""
         since = tag.created_at - ORPHAN_SKEW
+        before = tag.created_before + ORPHAN_SKEW if tag.created_before else None
         found: list[str] = []
         try:
             async for batch in self.client.messages.batches.list(limit=100):
@@ -193,7 +194,7 @@ class AnthropicBatchProvider(ProviderBase):
                     + counts.canceled
                     + counts.expired
                 )
-                if total == tag.requests:
+                if total == tag.requests and (before is None or batch.created_at <= before):
                     found.append(batch.id)
         except anthropic.AnthropicError as exc:
             raise map_error(exc, "list batches") from exc

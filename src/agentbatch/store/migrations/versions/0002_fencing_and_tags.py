@@ -1,4 +1,4 @@
-"""fencing tokens, provider-side cleanup, run error kinds, agent tags
+"""fencing tokens, provider-side cleanup, run error kinds and tool attempts, agent tags
 
 Revision ID: 0002
 Revises: 0001
@@ -20,6 +20,9 @@ def upgrade() -> None:
     with op.batch_alter_table("runs") as batch_op:
         batch_op.add_column(sa.Column("fence", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("error_kind", sa.String(length=32), nullable=True))
+        batch_op.add_column(
+            sa.Column("tool_attempts", sa.Integer(), nullable=False, server_default="0")
+        )
     with op.batch_alter_table("provider_batches") as batch_op:
         batch_op.add_column(sa.Column("fence", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("cleanup", sa.String(length=16), nullable=True))
@@ -36,5 +39,6 @@ def downgrade() -> None:
         batch_op.drop_column("cleanup")
         batch_op.drop_column("fence")
     with op.batch_alter_table("runs") as batch_op:
+        batch_op.drop_column("tool_attempts")
         batch_op.drop_column("error_kind")
         batch_op.drop_column("fence")

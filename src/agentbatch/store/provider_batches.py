@@ -1,0 +1,296 @@
+"""Provider batches: the only module that changes a provider batch's status or cleanup.
+
+Lifecycle (``status``): ``submitting`` (recorded, create in flight under a lease) →
+``in_progress`` (``accept``: the provider has it) → ``ingested``; or → ``failed``
+(``fail_creation``, ``abandon``: the creating worker died or stalled past its lease) or
+``canceled`` (the job was cancelled). Those three are final: nothing moves a batch back.
+
+Provider-side work that outlives the status is tracked apart in ``cleanup``: ``lookup``
+(a create may have happened but was never recorded: find it by its tag and cancel it),
+``pending`` (cancel it at the provider, follow it to its end, record what it returns as
+ignored, delete its files), ``done``.
+
+Every transition names the lease owner and fence it holds (or the status it expects) and
+returns whether the row moved; a writer whose row moved on gives up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentbatch.domain.statuses import BatchStatus
+from agentbatch.store.bulk import Check, Op, insert_op
+from agentbatch.store.rows import LeasedBatch
+from agentbatch.store.runs import claim_rows, lease_free
+from agentbatch.store.tables import provider_batches as pb
+
+SUBMITTING = BatchStatus.SUBMITTING.value
+IN_PROGRESS = BatchStatus.IN_PROGRESS.value
+LEASED_COLUMNS = (
+    pb.c.id,
+    pb.c.job_id,
+    pb.c.provider,
+    pb.c.model,
+    pb.c.external_id,
+    pb.c.status,
+    pb.c.poll_count,
+    pb.c.fence,
+    pb.c.created_at,
+    pb.c.request_count,
+    pb.c.error,
+    pb.c.cleanup,
+    pb.c.ended_at,
+)
+
+
+def mine(batch_id: str, owner: str, fence: int) -> Any:
+    return and_(pb.c.id == batch_id, pb.c.lease_owner == owner, pb.c.fence == fence)
+
+
+async def moved(conn: AsyncConnection, statement: Any) -> bool:
+    return bool((await conn.execute(statement)).rowcount)
+
+
+def submitting_row(
+    *,
+    batch_id: str,
+    job_id: str,
+    provider: str,
+    model: str,
+    owner: str,
+    until: datetime,
+    now: datetime,
+    requests: int,
+    size: int,
+) -> dict[str, Any]:
+    """A new batch row, leased to ``owner`` with fence 1, before anything goes out."""
+    return {
+        "id": batch_id,
+        "job_id": job_id,
+        "provider": provider,
+        "model": model,
+        "status": SUBMITTING,
+        "request_count": requests,
+        "payload_bytes": size,
+        "poll_count": 0,
+        "lease_owner": owner,
+        "lease_expires": until,
+        "fence": 1,
+        "created_at": now,
+    }
+
+
+def insert_ops(rows: list[dict[str, Any]], dialect: str) -> list[Op]:
+    return insert_op(pb, rows, dialect)
+
+
+def still_submitting_check(dialect: str, batch_id: str, owner: str, fence: int) -> Check:
+    """The record transaction writes nothing unless the batch is still this claim's."""
+    marks = ("?", "?", "?") if dialect == "sqlite" else ("$1", "$2", "$3")
+    sql = (
+        f"SELECT count(*) FROM provider_batches WHERE id = {marks[0]} AND status = 'submitting' "
+        f"AND lease_owner = {marks[1]} AND fence = {marks[2]}"
+    )
+    return sql, (batch_id, owner, fence), 1
+
+
+def grow_op(dialect: str, batch_id: str, requests: int, size: int) -> Op:
+    if dialect == "sqlite":
+        sql = (
+            "UPDATE provider_batches SET request_count = request_count + ?, "
+            "payload_bytes = payload_bytes + ? WHERE id = ?"
+        )
+    else:
+        sql = (
+            "UPDATE provider_batches SET request_count = request_count + $1, "
+            "payload_bytes = payload_bytes + $2 WHERE id = $3"
+        )
+    return sql, [(requests, size, batch_id)]
+
+
+async def renew(
+    conn: AsyncConnection, batch_id: str, owner: str, fence: int, until: datetime
+) -> bool:
+    """Extend this worker's lease (whatever the status: a create in flight for a batch
+    that was cancelled meanwhile still holds it); False when the lease was taken over."""
+    return await moved(
+        conn, update(pb).where(mine(batch_id, owner, fence)).values(lease_expires=until)
+    )
+
+
+async def accept(
+    conn: AsyncConnection,
+    batch_id: str,
+    owner: str,
+    fence: int,
+    *,
+    handle: str,
+    now: datetime,
+    next_poll_at: datetime,
+) -> bool:
+    """submitting → in_progress: the provider accepted the batch under this claim."""
+    return await moved(
+        conn,
+        update(pb)
+        .where(mine(batch_id, owner, fence), pb.c.status == SUBMITTING)
+        .values(
+            status=IN_PROGRESS,
+            external_id=handle,
+            submitted_at=now,
+            next_poll_at=next_poll_at,
+            lease_owner=None,
+            lease_expires=None,
+        ),
+    )
+
+
+async def fail_creation(
+    conn: AsyncConnection, batch_id: str, owner: str, fence: int, *, error: str, now: datetime
+) -> bool:
+    """submitting → failed: the provider refused the create (under this claim)."""
+    return await moved(
+        conn,
+        update(pb)
+        .where(mine(batch_id, owner, fence), pb.c.status == SUBMITTING)
+        .values(
+            status=BatchStatus.FAILED.value,
+            error=error,
+            ended_at=now,
+            lease_owner=None,
+            lease_expires=None,
+        ),
+    )
+
+
+async def stale_submitting(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[Any]:
+    rows = await conn.execute(
+        select(pb.c.id, pb.c.fence)
+        .where(pb.c.status == SUBMITTING, lease_free(pb, now))
+        .order_by(pb.c.id)
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def abandon(
+    conn: AsyncConnection, batch_id: str, fence: int, *, error: str, now: datetime
+) -> bool:
+    """submitting → failed when its creator's lease expired (dead or stalled worker). If
+    the create happened after all, the creator's ``accept`` fails and it cancels the
+    provider batch; if it died after the create, ``cleanup = 'lookup'`` finds it."""
+    return await moved(
+        conn,
+        update(pb)
+        .where(
+            pb.c.id == batch_id,
+            pb.c.fence == fence,
+            pb.c.status == SUBMITTING,
+            lease_free(pb, now),
+        )
+        .values(
+            status=BatchStatus.FAILED.value,
+            error=error,
+            ended_at=now,
+            lease_owner=None,
+            lease_expires=None,
+            fence=pb.c.fence + 1,
+            cleanup="lookup",
+            next_poll_at=now,
+        ),
+    )
+
+
+async def claim_due(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    skip_locked: bool,
+) -> list[LeasedBatch]:
+    candidates = (
+        select(pb.c.id)
+        .where(pb.c.status == IN_PROGRESS, pb.c.next_poll_at <= now, lease_free(pb, now))
+        .order_by(pb.c.next_poll_at)
+        .limit(limit)
+    )
+    rows = await claim_rows(conn, pb, candidates, owner, until, skip_locked, LEASED_COLUMNS)
+    return [LeasedBatch(*r) for r in rows]
+
+
+async def reschedule(conn: AsyncConnection, batch: LeasedBatch, owner: str, **values: Any) -> bool:
+    """Still in progress: the next poll time (and what the poll saw); lease released."""
+    return await moved(
+        conn,
+        update(pb)
+        .where(mine(batch.id, owner, batch.fence), pb.c.status == IN_PROGRESS)
+        .values(lease_owner=None, lease_expires=None, **values),
+    )
+
+
+async def mark_ingested(
+    conn: AsyncConnection,
+    batch: LeasedBatch,
+    owner: str,
+    *,
+    now: datetime,
+    error: str | None,
+) -> bool:
+    """in_progress → ingested once every result was applied; its files wait for cleanup."""
+    return await moved(
+        conn,
+        update(pb)
+        .where(mine(batch.id, owner, batch.fence), pb.c.status == IN_PROGRESS)
+        .values(
+            status=BatchStatus.INGESTED.value,
+            ended_at=now,
+            polled_at=now,
+            error=error,
+            lease_owner=None,
+            lease_expires=None,
+            cleanup="pending",
+            next_poll_at=now,
+        ),
+    )
+
+
+async def cancel_for_job(conn: AsyncConnection, job_id: str, now: datetime) -> list[Any]:
+    """The job's open batches → canceled. One being created keeps its creator's lease (the
+    creator cancels what it creates); every one is left for the cleanup pass. Returns
+    (id, provider, external_id) of those the provider already has."""
+    open_rows = (
+        await conn.execute(
+            select(pb.c.id, pb.c.provider, pb.c.external_id, pb.c.status).where(
+                pb.c.job_id == job_id, pb.c.status.in_([SUBMITTING, IN_PROGRESS])
+            )
+        )
+    ).all()
+    creating = [r.id for r in open_rows if r.status == SUBMITTING]
+    sent = [r.id for r in open_rows if r.status == IN_PROGRESS]
+    canceled = BatchStatus.CANCELED.value
+    if creating:
+        await conn.execute(
+            update(pb)
+            .where(pb.c.id.in_(creating), pb.c.status == SUBMITTING)
+            .values(status=canceled, ended_at=now, cleanup="lookup", next_poll_at=now)
+        )
+    if sent:
+        await conn.execute(
+            update(pb)
+            .where(pb.c.id.in_(sent), pb.c.status == IN_PROGRESS)
+            .values(
+                status=canceled,
+                ended_at=now,
+                cleanup="pending",
+                next_poll_at=now,
+                lease_owner=None,
+                lease_expires=None,
+                fence=pb.c.fence + 1,
+            )
+        )
+    return [r for r in open_rows if r.status == IN_PROGRESS and r.external_id]

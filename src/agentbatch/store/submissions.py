@@ -1,0 +1,103 @@
+"""Recording a chunk of a provider batch before it is sent: one transaction that writes
+nothing unless the batch row is still this worker's (``submitting``, its lease and fence),
+moves each claimed run queued → waiting_model only while still under this worker's claim,
+and inserts items and input messages for exactly the runs that moved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentbatch.store import items, jobs, messages, provider_batches, runs
+from agentbatch.store.bulk import Op, keep, run_guarded
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedItem:
+    run_id: str
+    run_fence: int
+    item_id: str
+    step: int
+    attempt: int
+    size: int
+    messages: list[dict[str, Any]]
+
+
+async def record_chunk(
+    conn: AsyncConnection,
+    *,
+    batch_id: str,
+    job_id: str,
+    provider: str,
+    model: str,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    chunk: Sequence[RecordedItem],
+    first: bool,
+) -> set[str] | None:
+    """The run ids recorded; None when the batch row is no longer this worker's. The
+    ``first`` chunk creates the batch row (leased to ``owner``, fence 1), only if at
+    least one of its runs moved: a claim taken over entirely leaves nothing behind."""
+    dialect = conn.dialect.name
+    checks = (
+        () if first else (provider_batches.still_submitting_check(dialect, batch_id, owner, 1),)
+    )
+    guard = runs.record_statement(
+        dialect, owner, now, [(i.run_id, i.run_fence, i.item_id) for i in chunk]
+    )
+    item_rows = [
+        {
+            "id": i.item_id,
+            "provider_batch_id": batch_id,
+            "job_id": job_id,
+            "run_id": i.run_id,
+            "step": i.step,
+            "attempt": i.attempt,
+            "applied": False,
+            "created_at": now,
+        }
+        for i in chunk
+    ]
+    msg_rows = [m for i in chunk for m in i.messages]
+    msg_keys = [i.run_id for i in chunk for _ in i.messages]
+    run_keys = [i.run_id for i in chunk]
+
+    def batch_ops(moved: set[Any]) -> list[Op]:
+        size = sum(i.size for i in chunk if i.run_id in moved)
+        if not moved:
+            return []
+        if not first:
+            return [provider_batches.grow_op(dialect, batch_id, len(moved), size)]
+        row = provider_batches.submitting_row(
+            batch_id=batch_id,
+            job_id=job_id,
+            provider=provider,
+            model=model,
+            owner=owner,
+            until=until,
+            now=now,
+            requests=len(moved),
+            size=size,
+        )
+        return [
+            *provider_batches.insert_ops([row], dialect),
+            jobs.mark_running_op(dialect, job_id, now),
+        ]
+
+    def item_ops(moved: set[Any]) -> list[Op]:
+        return [
+            (sql, keep(rows, run_keys, moved)) for sql, rows in items.insert_ops(item_rows, dialect)
+        ]
+
+    def message_ops(moved: set[Any]) -> list[Op]:
+        return [
+            (sql, keep(rows, msg_keys, moved))
+            for sql, rows in messages.insert_ops(msg_rows, dialect)
+        ]
+
+    return await run_guarded(conn, guard, (batch_ops, message_ops, item_ops), checks)
