@@ -112,6 +112,12 @@ def demo(n_agents: int, steps: int, model: str, database_url: str | None) -> Non
 )
 @click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
 @click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
+@click.option(
+    "--sandbox",
+    default=None,
+    type=click.Choice(["auto", "bwrap", "process"]),
+    help="Sandbox for --custom-tool (default: AGENTBATCH_SANDBOX, else auto).",
+)
 @click.option("--database-url", default=None, help="Default: a temporary SQLite file.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(
@@ -120,6 +126,7 @@ def bench(
     provider: str,
     custom_tool: bool,
     calls: int,
+    sandbox: str | None,
     database_url: str | None,
     as_json: bool,
 ) -> None:
@@ -127,9 +134,10 @@ def bench(
     from agentbatch.bench_report import print_bench, print_sandbox_bench
 
     if custom_tool:
+        from agentbatch.security_settings import SecuritySettings
         from agentbatch.tools.sandbox.bench import bench_sandbox
 
-        result = run(bench_sandbox(calls))
+        result = run(bench_sandbox(calls, backend=sandbox or SecuritySettings.from_env().sandbox))
         click.echo(json.dumps(result, indent=2)) if as_json else print_sandbox_bench(result)
         return
     from agentbatch.bench import BenchConfig, run_bench

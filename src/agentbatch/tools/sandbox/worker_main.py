@@ -1,9 +1,16 @@
 """A warm sandbox worker: reads calls, forks a child per call, supervises it.
 
-Run as a script (``python -I -X utf8 worker_main.py [--root DIR] [--network]``) by the
-interpreter of the runtime or of a tool's virtual environment: it uses the standard
-library only and loads its siblings ``child.py``, ``isolation.py`` and ``wire.py`` by path, so nothing
-of agentbatch has to be installed where it runs.
+Run as a script (``python -I -X utf8 worker_main.py [--root DIR] [--network]
+[--sandboxed [--cgroup V,MEM_FD,PIDS_FD]]``) by the interpreter of the runtime or of a
+tool's virtual environment: it uses the standard library only and loads its siblings
+(``child.py``, ``isolation.py``, ``wire.py``, ``callgroup.py``, ``../../net_guard.py``) by
+path, so nothing of agentbatch has to be installed where it runs.
+
+``--sandboxed``: the worker runs inside bubblewrap (see ``bwrap.py``), alone in its PID
+namespace with bubblewrap's init. Per call it then also sets the call cgroup's limits and
+moves the child into it, and afterwards kills every other process of the namespace and
+empties ``/tmp``; a worker that cannot clean up asks to be retired (``"retire"`` in the
+response header) and the runtime replaces it.
 
 Protocol on the worker's stdin/stdout: see ``wire.py``. The worker first sends a hello
 (``{"hello": true, "network": mode, ...}``), then answers each request with one response.
@@ -33,8 +40,8 @@ import time
 TYPE_CHECKING = False  # no `typing` at run time: see child.py
 
 
-def _load_sibling(name: str) -> ModuleType:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+def _load_sibling(name: str, relative: str = "") -> ModuleType:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), relative, f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"_agentbatch_sandbox_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -47,11 +54,12 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-    from agentbatch.tools.sandbox import child, isolation, wire
+    from agentbatch.tools.sandbox import callgroup, child, isolation, wire
 else:
     child = _load_sibling("child")
     isolation = _load_sibling("isolation")
     wire = _load_sibling("wire")
+    callgroup = _load_sibling("callgroup")
 
 _RESULT_SLACK = 8192  # room for the JSON envelope around a value of max_output_bytes
 _call_numbers = itertools.count()
@@ -70,7 +78,7 @@ class Spare:
         self.workdir = workdir
 
     @classmethod
-    def fork(cls, root: str, devnull: int) -> Spare:
+    def fork(cls, root: str, devnull: int, group: callgroup.CallGroup | None = None) -> Spare:
         workdir = os.path.join(root, f"call-{next(_call_numbers)}")  # root is private
         os.mkdir(workdir, 0o700)
         request_r, request_w = os.pipe()
@@ -82,6 +90,14 @@ class Spare:
             child.run_spare(request_r, workdir, out_w, res_w, devnull, worker_pid)
         for fd in (request_r, out_w, res_w):
             os.close(fd)
+        if group is not None:
+            try:
+                group.enter(pid)  # before the request: the tool starts inside its limits
+            except OSError:
+                os.close(request_w)
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise
         os.set_blocking(out_r, False)
         os.set_blocking(res_r, False)
         return cls(pid, request_w, out_r, res_r, workdir)
@@ -96,20 +112,21 @@ class Spare:
             os.close(self.request_w)
         return True
 
-    def finish(self) -> tuple[int, Any]:
-        """Kill what is left of the call's process group, reap, clean up."""
+    def finish(self, sweep: bool = False) -> tuple[int, Any, bool]:
+        """Kill what is left of the call (its process group; with ``sweep``, every other
+        process of the sandbox), reap, remove the working directory. The last value is
+        False when something could not be cleaned up."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)  # the child and anything it started
         _, status, usage = os.wait4(self.pid, 0)
         os.close(self.out_r)
         os.close(self.res_r)
+        clean = not sweep or callgroup.kill_strays({os.getpid()})
         try:
             os.rmdir(self.workdir)  # the usual case: the tool left nothing behind
         except OSError:
-            import shutil
-
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        return status, usage
+            clean = callgroup.wipe(self.workdir) and clean
+        return status, usage, clean
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):
@@ -120,13 +137,25 @@ class Spare:
 class Worker:
     """The worker's state: its spare child and the buffers that hold call data."""
 
-    def __init__(self, root: str, devnull: int) -> None:
+    def __init__(
+        self,
+        root: str,
+        devnull: int,
+        *,
+        sandboxed: bool = False,
+        group: callgroup.CallGroup | None = None,
+    ) -> None:
         self.root = root
         self.devnull = devnull
+        self.sandboxed = sandboxed
+        self.group = group
         self.request = wire.WipedBuffer()
         self.output = wire.WipedBuffer()
         self.result = wire.WipedBuffer()
-        self.spare: Spare | None = Spare.fork(root, devnull)
+        self.spare: Spare | None = self.fork()
+
+    def fork(self) -> Spare:
+        return Spare.fork(self.root, self.devnull, self.group)
 
     def run(self, limits: dict[str, Any], body: memoryview) -> dict[str, Any]:
         """Run one call; return the response header (the data stays in the buffers)."""
@@ -134,19 +163,28 @@ class Worker:
         timeout = float(limits["timeout_s"])
         self.output.reserve(cap + 1)
         self.result.reserve(cap + _RESULT_SLACK + 1)
+        before = (0, 0)
+        if self.group is not None:
+            try:
+                self.group.set_limits(int(limits["memory_mb"]), int(limits["max_processes"]))
+            except OSError as exc:
+                return {"error": f"sandbox could not set the call's limits ({exc})", "retire": True}
+            before = self.group.counters()
         started = time.monotonic()
-        spare, self.spare = self.spare or Spare.fork(self.root, self.devnull), None
+        spare, self.spare = self.spare or self.fork(), None
         if not spare.hand_over(body):
-            spare.finish()
-            spare = Spare.fork(self.root, self.devnull)
+            spare.finish(self.sandboxed)
+            spare = self.fork()
             if not spare.hand_over(body):
-                spare.finish()
+                spare.finish(self.sandboxed)
                 return {"error": "sandbox could not start the tool process"}
         try:
             problem = self._collect(spare, started + timeout, cap)
         finally:
-            status, usage = spare.finish()
+            status, usage, clean = spare.finish(self.sandboxed)
         header: dict[str, Any] = {"duration_s": time.monotonic() - started}
+        if self.sandboxed and not (clean and callgroup.wipe("/tmp", keep=True)):
+            header["retire"] = True  # leftovers: the runtime starts a fresh sandbox
         if problem == "timeout":
             header["error"] = f"tool timed out after {timeout:g} s"
         elif problem == "output":
@@ -156,6 +194,9 @@ class Worker:
             header["error"] = "tool wrote too much data on the result channel"
         elif not self.result.filled:
             header["error"] = _death(status, usage.ru_utime + usage.ru_stime, limits)
+            if self.group is not None:
+                after = self.group.counters()
+                header["error"] = callgroup.limit_message(before, after, limits) or header["error"]
         if "error" in header:
             self.result.wipe()
         return header
@@ -243,7 +284,8 @@ def serve(worker: Worker, proto_in: int, proto_out: int) -> None:
         wire.write_all(proto_out, start, output, result)
         del output, result
         worker.wipe()
-        worker.spare = Spare.fork(worker.root, worker.devnull)  # while the runtime reads
+        if worker.spare is None:
+            worker.spare = worker.fork()  # while the runtime reads
 
 
 def main(argv: list[str]) -> int:
@@ -251,7 +293,24 @@ def main(argv: list[str]) -> int:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # stray prints in the worker must not corrupt the protocol
-    mode = "allowed" if "--network" in argv else isolation.isolate_network()
+    sandboxed = "--sandboxed" in argv
+    group = None
+    if sandboxed:
+        if os.getpid() > 3:  # the sweep after each call kills every other process it sees
+            raise SystemExit("--sandboxed needs a PID namespace of its own (bubblewrap)")
+        group = callgroup.from_argument(argv)
+        child.PROCESS_LIMIT_BY_RLIMIT = group is None or not group.limits_processes
+        if "--network" in argv:
+            allow = argv[argv.index("--allow-net") + 1] if "--allow-net" in argv else ""
+            isolation.guard_public_network(
+                _load_sibling("net_guard", "../.."), [a for a in allow.split(",") if a]
+            )
+            mode = "bwrap+network"
+        else:
+            isolation.block_network()
+            mode = "bwrap"
+    else:
+        mode = "allowed" if "--network" in argv else isolation.isolate_network()
     own_root = "--root" not in argv
     if own_root:
         import tempfile
@@ -260,9 +319,15 @@ def main(argv: list[str]) -> int:
     else:
         root = argv[argv.index("--root") + 1]
     child.prepare_worker()
-    worker = Worker(root, devnull)
+    worker = Worker(root, devnull, sandboxed=sandboxed, group=group)
     try:
-        hello = {"hello": True, "pid": os.getpid(), "network": mode, "python": sys.version}
+        hello = {
+            "hello": True,
+            "pid": os.getpid(),
+            "network": mode,
+            "python": sys.version,
+            "cgroup": 0 if group is None else group.version,
+        }
         wire.write_all(proto_out, wire.encode_header(hello))
         serve(worker, proto_in, proto_out)
     except OSError as exc:
