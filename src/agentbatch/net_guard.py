@@ -177,6 +177,35 @@ class AddressPolicy:
         return addresses
 
 
+def url_problem(url: str, policy: AddressPolicy, max_chars: int = 2048) -> str | None:
+    """Why ``url`` cannot be a callback address, judged without DNS, or None: an http(s)
+    URL with a host, at most ``max_chars`` long, whose host is not private by its
+    spelling (an IP literal in any notation, ``localhost``)."""
+    from urllib.parse import urlsplit
+
+    if len(url) > max_chars:
+        return f"longer than {max_chars} characters"
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    host = parts.hostname
+    if not host:
+        return "has no host"
+    if port == 0:
+        return "port 0 is not valid"
+    try:
+        policy.check_literal(host)
+    except BlockedAddress as exc:
+        return f"{exc.reason} addresses are not allowed as callback targets ({host})"
+    return None
+
+
 def _unique(addresses: Iterable[IPAddress]) -> list[IPAddress]:
     seen: list[IPAddress] = []
     for address in addresses:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from agentbatch.errors import ConfigError
+from agentbatch.net_guard import AddressPolicy
 
 SANDBOX_BACKENDS = ("auto", "bwrap", "process")
 
@@ -86,6 +87,11 @@ class SecuritySettings:
                 f"AGENTBATCH_SANDBOX must be one of {', '.join(SANDBOX_BACKENDS)}, "
                 f"got {self.sandbox!r}"
             )
+
+    def callback_policy(self) -> AddressPolicy:
+        """Where job callbacks may go: public addresses, the allow-list, or (local
+        development) anywhere."""
+        return AddressPolicy(self.callback_allow, allow_private=self.callback_allow_private)
 
     @classmethod
     def from_env(cls) -> SecuritySettings:

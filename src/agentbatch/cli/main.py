@@ -12,7 +12,7 @@ import click
 from agentbatch import __version__
 from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
-from agentbatch.cli.common import console, database_option, run, setup_logging
+from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
 from agentbatch.cli.serve_cmd import keys_group, serve
 from agentbatch.cli.tools_cmd import tools_group
 from agentbatch.config import tune_gc
@@ -64,11 +64,21 @@ def db_upgrade(database_url: str | None) -> None:
 @database_option
 @click.option("--once", is_flag=True, help="Run one round of every pass and exit.")
 def worker(database_url: str | None, once: bool) -> None:
-    """Run a worker: submit, poll, apply, finish, until interrupted (SIGINT/SIGTERM)."""
+    """Run a worker: submit, poll, apply, finish, until interrupted (SIGINT/SIGTERM).
+
+    A worker serves every organisation in the database: custom tools run only in the
+    bubblewrap sandbox, unless AGENTBATCH_ALLOW_UNSAFE_TOOLS=1."""
     from agentbatch.app import AgentBatch
 
     async def body() -> None:
         async with await AgentBatch.open(database_url) as app:
+            app.require_isolation()
+            problem = app.tool_executor.isolation_problem()
+            if problem and not app.security.allow_unsafe_tools:
+                err_console.print(
+                    f"[yellow]warning:[/yellow] custom tool calls will fail: {problem}; install "
+                    "bubblewrap, or set AGENTBATCH_ALLOW_UNSAFE_TOOLS=1 (docs/security.md)"
+                )
             w = app.worker()
             if once:
                 await w.tick()

@@ -180,8 +180,8 @@ def base_args(
         if features.size:
             args += ["--size", str(tmpfs_bytes)]
         args += ["--tmpfs", tmpfs]
-    for path in binds:  # after the tmpfs mounts, which would hide them
-        source, target = path if isinstance(path, tuple) else (path, path)
+    for bind in binds:  # after the tmpfs mounts, which would hide them
+        source, target = bind if isinstance(bind, tuple) else (bind, bind)
         args += ["--ro-bind", source, target]
     # the sandbox's scripts (stdlib only), at the same place relative to each other
     args += [

@@ -52,9 +52,14 @@ class Launch:
 
 
 class WorkerSpec(Protocol):
-    python: str
-    allow_network: bool
-    venv: str | None
+    @property
+    def python(self) -> str: ...
+
+    @property
+    def allow_network(self) -> bool: ...
+
+    @property
+    def venv(self) -> str | None: ...
 
 
 class Launcher(Protocol):
