@@ -8,8 +8,10 @@ A worker runs inside ``bwrap`` with:
   only for tools with network access), the Python installation, the tool's own virtual
   environment (at ``/opt/venvs/...``), and the sandbox's own scripts at
   ``/opt/agentbatch``;
-* a new ``/proc`` (of the new PID namespace), a minimal ``/dev``, and fresh tmpfs
-  ``/tmp`` and ``/work`` (the calls' working directories), each capped in size;
+* a new ``/proc`` (of the new PID namespace; its kernel tunables, ``/proc/sys`` and the
+  like, read-only), a minimal ``/dev``, and fresh tmpfs
+  ``/tmp`` and ``/work`` (the calls' working directories), each capped in size: with
+  ``/dev/shm``, the only places a tool can write (the root itself is read-only);
 * new user (the worker and tools run as uid/gid 65534, with no capabilities, and may not
   create further user namespaces where bubblewrap supports ``--disable-userns``), PID,
   IPC, UTS and network namespaces (the host's network namespace only for tools with
@@ -62,6 +64,31 @@ _ETC_NETWORK = (
     "/etc/gai.conf",
     "/etc/protocols",
     "/etc/services",
+)
+
+
+# Kernel interfaces in /proc that are not namespaced and whose permission check is only
+# the file's owner and mode: when the runtime runs as root, the sandbox's uid maps to
+# host root (without any capability), which owns them. Read-only, like Docker does.
+# (/proc/sys holds e.g. kernel.modprobe and kernel.core_pattern; network sysctls are
+# looked up in the reader's own network namespace either way.)
+_PROC_READ_ONLY = (
+    "sys",
+    "sysrq-trigger",
+    "irq",
+    "bus",
+    "fs",
+    "mtrr",
+    "acpi",
+    "scsi",
+    "driver",
+    "tty",
+    "asound",
+    "keys",
+    "kcore",
+    "timer_list",
+    "latency_stats",
+    "sched_debug",
 )
 
 
@@ -176,6 +203,8 @@ def base_args(
     for path in _ETC_ALWAYS + (_ETC_NETWORK if allow_network else ()):
         args += ["--ro-bind-try", path, path]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    for entry in _PROC_READ_ONLY:  # bound read-only over the sandbox's own /proc
+        args += ["--ro-bind-try", f"/proc/{entry}", f"/proc/{entry}"]
     for tmpfs in ("/tmp", WORK_DIR):
         if features.size:
             args += ["--size", str(tmpfs_bytes)]
@@ -191,6 +220,8 @@ def base_args(
         "--ro-bind",
         str(PACKAGE_DIR / "net_guard.py"),
         f"{INSIDE_PACKAGE}/net_guard.py",
+        "--remount-ro",  # the root tmpfs that holds the mount points: nothing to write there
+        "/",
         "--chdir",
         WORK_DIR,
     ]

@@ -9,7 +9,7 @@ path, so nothing of agentbatch has to be installed where it runs.
 ``--sandboxed``: the worker runs inside bubblewrap (see ``bwrap.py``), alone in its PID
 namespace with bubblewrap's init. Per call it then also sets the call cgroup's limits and
 moves the child into it, and afterwards kills every other process of the namespace and
-empties ``/tmp``; a worker that cannot clean up asks to be retired (``"retire"`` in the
+empties ``/tmp`` and ``/dev/shm``; a worker that cannot clean up asks to be retired (``"retire"`` in the
 response header) and the runtime replaces it.
 
 Protocol on the worker's stdin/stdout: see ``wire.py``. The worker first sends a hello
@@ -61,6 +61,7 @@ else:
     wire = _load_sibling("wire")
     callgroup = _load_sibling("callgroup")
 
+SHARED_DIRS = ("/tmp", "/dev/shm")  # emptied after each call in bubblewrap
 _RESULT_SLACK = 8192  # room for the JSON envelope around a value of max_output_bytes
 _call_numbers = itertools.count()
 
@@ -183,7 +184,7 @@ class Worker:
         finally:
             status, usage, clean = spare.finish(self.sandboxed)
         header: dict[str, Any] = {"duration_s": time.monotonic() - started}
-        if self.sandboxed and not (clean and callgroup.wipe("/tmp", keep=True)):
+        if self.sandboxed and not (clean and all(wipe_shared())):
             header["retire"] = True  # leftovers: the runtime starts a fresh sandbox
         if problem == "timeout":
             header["error"] = f"tool timed out after {timeout:g} s"
@@ -231,6 +232,11 @@ class Worker:
         self.request.wipe()
         self.output.wipe()
         self.result.wipe()
+
+
+def wipe_shared() -> list[bool]:
+    """Empty the directories every call of a sandboxed worker shares (whether each is)."""
+    return [callgroup.wipe(path, keep=True) for path in SHARED_DIRS if os.path.isdir(path)]
 
 
 def _drain(fd: int, buffer: wire.WipedBuffer, limit: int, poller: select.poll) -> bool:
