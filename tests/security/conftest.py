@@ -123,22 +123,28 @@ def _alive(process: psutil.Process) -> bool:
 
 @pytest.fixture
 async def world(
+    request: pytest.FixtureRequest,
     _home: Path,
     recorder: RecordingProvider,
     secret: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[World]:
+    """The runtime; ``@pytest.mark.security_settings(**fields)`` changes its settings."""
     features, problem = probe()
     if features is None:
         pytest.skip(f"the security tests need bubblewrap: {problem}")
     monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     database = _home / "agentbatch.db"
+    marker = request.node.get_closest_marker("security_settings")
     security = SecuritySettings(
-        sandbox="bwrap",
-        tool_max_timeout_s=30,
-        tool_max_memory_mb=MEMORY_MB,
-        tool_max_processes=MAX_PROCESSES,
+        **{
+            "sandbox": "bwrap",
+            "tool_max_timeout_s": 30,
+            "tool_max_memory_mb": MEMORY_MB,
+            "tool_max_processes": MAX_PROCESSES,
+            **(marker.kwargs if marker else {}),
+        }
     )
     app = await AgentBatch.open(
         f"sqlite+aiosqlite:///{database}",

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import or_, select, update
@@ -45,7 +46,7 @@ from sqlalchemy import or_, select, update
 from agentbatch import __version__
 from agentbatch.domain.statuses import JOB_TERMINAL
 from agentbatch.guarded_http import DestinationRefused, GuardedTransport
-from agentbatch.net_guard import AddressPolicy
+from agentbatch.net_guard import AddressPolicy, BlockedAddress
 from agentbatch.runtime.context import RuntimeContext
 from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.jobs import JobService
@@ -172,7 +173,9 @@ async def callback_pass(
         transport=GuardedTransport(policy, transport),
         trust_env=False,
     ) as client:
-        await asyncio.gather(*(_deliver(ctx, jobs, client, j, n, settings) for j, n in claimed))
+        await asyncio.gather(
+            *(_deliver(ctx, jobs, client, j, n, settings, policy) for j, n in claimed)
+        )
     return len(claimed)
 
 
@@ -184,11 +187,21 @@ def _warn_if_unsigned(settings: CallbackSettings) -> None:
 
 
 async def _post(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    policy: AddressPolicy,
 ) -> tuple[str | None, bool]:
     """(None, _) when delivered, else (why not, whether retrying is pointless). The
     reason is a status code or an error class: never the receiver's answer, nor the
     details of a connection error (a port-scan oracle)."""
+    try:  # spellings httpx itself may not parse (0177.0.0.1) are judged first
+        policy.check_literal(urlsplit(url).hostname or "")
+    except BlockedAddress as exc:
+        return f"refused: {exc.reason} address", True
+    except ValueError:
+        return "InvalidURL", True
     try:
         async with client.stream("POST", url, content=body, headers=headers) as response:
             if response.is_success:
@@ -196,7 +209,9 @@ async def _post(
             return f"HTTP {response.status_code}", False  # the body is never read
     except DestinationRefused as exc:
         return f"refused: {exc.reason} address", True
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+    except httpx.InvalidURL:
+        return "InvalidURL", True
+    except httpx.HTTPError as exc:
         return type(exc).__name__, False
 
 
@@ -207,6 +222,7 @@ async def _deliver(
     job_id: str,
     attempt: int,
     settings: CallbackSettings,
+    policy: AddressPolicy,
 ) -> None:
     try:
         job = await jobs.get_job(None, job_id)
@@ -222,7 +238,7 @@ async def _deliver(
         }
         if settings.secret:
             headers[SIGNATURE_HEADER] = sign(settings.secret, body, int(ctx.clock().timestamp()))
-        error, final = await _post(client, str(job["callback_url"]), body, headers)
+        error, final = await _post(client, str(job["callback_url"]), body, headers, policy)
     except Exception as exc:  # one job's callback never breaks the pass
         log.exception("callback for job %s could not be sent", job_id)
         error, final = f"internal error: {type(exc).__name__}", False
