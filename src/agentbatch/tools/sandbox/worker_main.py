@@ -3,14 +3,15 @@
 Run as a script (``python -I -X utf8 worker_main.py [--root DIR] [--network]
 [--sandboxed [--cgroup V,MEM_FD,PIDS_FD]]``) by the interpreter of the runtime or of a
 tool's virtual environment: it uses the standard library only and loads its siblings
-(``child.py``, ``isolation.py``, ``wire.py``, ``callgroup.py``, ``../../net_guard.py``) by
+(``child.py``, ``spare.py``, ``isolation.py``, ``wire.py``, ``callgroup.py``,
+``../../net_guard.py``) by
 path, so nothing of agentbatch has to be installed where it runs.
 
 ``--sandboxed``: the worker runs inside bubblewrap (see ``bwrap.py``), alone in its PID
 namespace with bubblewrap's init. Per call it then also sets the call cgroup's limits and
 moves the child into it, and afterwards kills every other process of the namespace and
-empties ``/tmp`` and ``/dev/shm``; a worker that cannot clean up asks to be retired (``"retire"`` in the
-response header) and the runtime replaces it.
+empties ``/tmp`` and ``/dev/shm``; a worker that cannot clean up asks to be retired
+(``"retire"`` in the response header) and the runtime replaces it.
 
 Protocol on the worker's stdin/stdout: see ``wire.py``. The worker first sends a hello
 (``{"hello": true, "network": mode, ...}``), then answers each request with one response.
@@ -29,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib.util
-import itertools
 import json
 import os
 import select
@@ -55,84 +55,17 @@ if TYPE_CHECKING:
     from typing import Any
 
     from agentbatch.tools.sandbox import callgroup, child, isolation, wire
+    from agentbatch.tools.sandbox.spare import Spare
 else:
     child = _load_sibling("child")
     isolation = _load_sibling("isolation")
     wire = _load_sibling("wire")
     callgroup = _load_sibling("callgroup")
+    spare_module = _load_sibling("spare")
+    Spare = spare_module.Spare
 
 SHARED_DIRS = ("/tmp", "/dev/shm")  # emptied after each call in bubblewrap
 _RESULT_SLACK = 8192  # room for the JSON envelope around a value of max_output_bytes
-_call_numbers = itertools.count()
-
-
-class Spare:
-    """A forked child that waits for its request (see ``child.run_spare``)."""
-
-    __slots__ = ("out_r", "pid", "request_w", "res_r", "workdir")
-
-    def __init__(self, pid: int, request_w: int, out_r: int, res_r: int, workdir: str) -> None:
-        self.pid = pid
-        self.request_w = request_w
-        self.out_r = out_r
-        self.res_r = res_r
-        self.workdir = workdir
-
-    @classmethod
-    def fork(cls, root: str, devnull: int, group: callgroup.CallGroup | None = None) -> Spare:
-        workdir = os.path.join(root, f"call-{next(_call_numbers)}")  # root is private
-        os.mkdir(workdir, 0o700)
-        request_r, request_w = os.pipe()
-        out_r, out_w = os.pipe()
-        res_r, res_w = os.pipe()
-        worker_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
-            child.run_spare(request_r, workdir, out_w, res_w, devnull, worker_pid)
-        for fd in (request_r, out_w, res_w):
-            os.close(fd)
-        if group is not None:
-            try:
-                group.enter(pid)  # before the request: the tool starts inside its limits
-            except OSError:
-                os.close(request_w)
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise
-        os.set_blocking(out_r, False)
-        os.set_blocking(res_r, False)
-        return cls(pid, request_w, out_r, res_r, workdir)
-
-    def hand_over(self, body: memoryview) -> bool:
-        """Send the request; False when the spare is gone (killed while waiting)."""
-        try:
-            wire.write_all(self.request_w, body)
-        except BrokenPipeError:
-            return False
-        finally:
-            os.close(self.request_w)
-        return True
-
-    def finish(self, sweep: bool = False) -> tuple[int, Any, bool]:
-        """Kill what is left of the call (its process group; with ``sweep``, every other
-        process of the sandbox), reap, remove the working directory. The last value is
-        False when something could not be cleaned up."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)  # the child and anything it started
-        _, status, usage = os.wait4(self.pid, 0)
-        os.close(self.out_r)
-        os.close(self.res_r)
-        clean = not sweep or callgroup.kill_strays({os.getpid()})
-        try:
-            os.rmdir(self.workdir)  # the usual case: the tool left nothing behind
-        except OSError:
-            clean = callgroup.wipe(self.workdir) and clean
-        return status, usage, clean
-
-    def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.request_w)  # the waiting child reads EOF and exits
-        self.finish()
 
 
 class Worker:
