@@ -103,6 +103,8 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     monkeypatch.setenv("AGENTBATCH_HOME", str(home))
+    # the tests drive the HTTP API with the scripted test model (off by default there)
+    monkeypatch.setenv("AGENTBATCH_ALLOW_SCRIPTED", "1")
     return home
 
 

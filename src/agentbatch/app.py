@@ -21,6 +21,7 @@ from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.tool_exec import ToolExecutor
 from agentbatch.runtime.worker import JobHook, Worker
+from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.agents import AgentService
 from agentbatch.services.jobs import JobService
 from agentbatch.services.tools import ToolService
@@ -70,18 +71,32 @@ class AgentBatch:
         org_id: str = DEFAULT_ORG,
         clock: Clock = utcnow,
         tools: ToolExecutor | None = None,
+        security: SecuritySettings | None = None,
     ) -> None:
         self.db = db
         self.registry = registry or ProviderRegistry()
         self.settings = settings or RuntimeSettings.from_env()
+        self.security = security or SecuritySettings.from_env()
         self.org_id = org_id
         self.clock = clock
-        self.tool_executor = tools or ToolExecutor(size=self.settings.tool_concurrency)
-        self.agents = AgentService(db, clock)
-        self.tools = ToolService(db, clock)
-        self.jobs = JobService(
-            db, self.registry, max_attempts=self.settings.max_attempts, clock=clock
+        self.tool_executor = tools or ToolExecutor(
+            size=self.settings.tool_concurrency, security=self.security
         )
+        self.agents = AgentService(db, clock)
+        self.tools = ToolService(db, clock, self.security)
+        self.jobs = JobService(
+            db,
+            self.registry,
+            max_attempts=self.settings.max_attempts,
+            clock=clock,
+            callback_policy=self.security.callback_policy(),
+        )
+
+    def require_isolation(self) -> None:
+        """Serve several organisations: custom tools need bubblewrap (or the operator's
+        ``AGENTBATCH_ALLOW_UNSAFE_TOOLS=1``) to be registered and to run."""
+        self.tool_executor.require_isolation = True
+        self.tools.isolation_problem = self.tool_executor.isolation_problem
 
     @classmethod
     async def open(

@@ -38,7 +38,7 @@ def print_sandbox_bench(r: dict[str, Any]) -> None:
     pool and with a fresh interpreter per call."""
     console.print(
         f"[bold]agentbatch bench --custom-tool[/bold]: trivial calls, {r['concurrency']} at a "
-        f"time, {r['cpu_cores']} CPU core(s)"
+        f"time, {r['cpu_cores']} CPU core(s), sandbox: {r['sandbox']}"
     )
     table = Table("mode", "calls", "correct", "calls/s")
     table.add_row(

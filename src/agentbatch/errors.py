@@ -21,6 +21,14 @@ class InvalidInput(UserError):
     code = "invalid_input"
 
 
+class Forbidden(UserError):
+    """The server's configuration does not allow this (for example custom tools without
+    an isolating sandbox)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(UserError):
     """The referenced object does not exist (or belongs to another organisation)."""
 

@@ -1,15 +1,39 @@
 """Input shapes shared by the Python API, the CLI and the HTTP API (validated with pydantic).
 
 These are not the database tables: services turn them into rows after checking them against
-the store (tools exist, blocks exist, rules name the agent's own tools)."""
+the store (tools exist, blocks exist, rules name the agent's own tools). Every field has a
+size cap (``agentbatch.input_limits``; the table in docs/security.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentbatch.domain.agents import DEFAULT_BLOCK_LIMIT, split_handle
+from agentbatch.input_limits import (
+    BLOCK_VALUE_CHARS,
+    DESCRIPTION_CHARS,
+    ENV_ENTRIES,
+    ENV_NAME_CHARS,
+    ENV_VALUE_CHARS,
+    ID_CHARS,
+    LABEL_CHARS,
+    LIST_ITEMS,
+    MODEL_HANDLE_CHARS,
+    NAME_CHARS,
+    SYSTEM_CHARS,
+    TOOL_SOURCE_CHARS,
+    URL_CHARS,
+    Messages,
+    Metadata,
+    ModelSettings,
+    Options,
+    Parameters,
+    ToolRules,
+)
+
+MAX_JOB_REQUESTS = 100_000
 
 
 class _Strict(BaseModel):
@@ -17,31 +41,41 @@ class _Strict(BaseModel):
 
 
 class BlockCreate(_Strict):
-    label: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
-    value: str = ""
-    limit: int = Field(default=DEFAULT_BLOCK_LIMIT, ge=1, le=1_000_000)
-    description: str = ""
+    label: str = Field(min_length=1, max_length=LABEL_CHARS, pattern=r"^[A-Za-z0-9_\-]+$")
+    value: str = Field(default="", max_length=BLOCK_VALUE_CHARS)
+    limit: int = Field(default=DEFAULT_BLOCK_LIMIT, ge=1, le=BLOCK_VALUE_CHARS)
+    description: str = Field(default="", max_length=DESCRIPTION_CHARS)
     read_only: bool = False
 
 
 class BlockUpdate(_Strict):
-    value: str | None = None
-    limit: int | None = Field(default=None, ge=1, le=1_000_000)
-    description: str | None = None
+    value: str | None = Field(default=None, max_length=BLOCK_VALUE_CHARS)
+    limit: int | None = Field(default=None, ge=1, le=BLOCK_VALUE_CHARS)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_CHARS)
     read_only: bool | None = None
 
 
+ToolName = Annotated[str, Field(min_length=1, max_length=NAME_CHARS)]
+BlockId = Annotated[str, Field(min_length=1, max_length=ID_CHARS)]
+
+
 class AgentCreate(_Strict):
-    name: str = Field(min_length=1, max_length=200)
-    system: str = "You are a helpful agent with persistent memory."
-    model: str = "scripted/default"
-    model_settings: dict[str, Any] = Field(default_factory=dict)
-    blocks: list[BlockCreate] = Field(default_factory=list, description="new private blocks")
-    block_ids: list[str] = Field(default_factory=list, description="existing (shared) blocks")
-    tools: list[str] = Field(default_factory=lambda: ["send_message"])
-    tool_rules: list[dict[str, Any]] = Field(default_factory=list)
+    name: str = Field(min_length=1, max_length=NAME_CHARS)
+    system: str = Field(
+        default="You are a helpful agent with persistent memory.", max_length=SYSTEM_CHARS
+    )
+    model: str = Field(default="scripted/default", max_length=MODEL_HANDLE_CHARS)
+    model_settings: ModelSettings = Field(default_factory=dict)
+    blocks: list[BlockCreate] = Field(
+        default_factory=list, max_length=LIST_ITEMS, description="new private blocks"
+    )
+    block_ids: list[BlockId] = Field(
+        default_factory=list, max_length=LIST_ITEMS, description="existing (shared) blocks"
+    )
+    tools: list[ToolName] = Field(default_factory=lambda: ["send_message"], max_length=LIST_ITEMS)
+    tool_rules: ToolRules = Field(default_factory=list, max_length=LIST_ITEMS)
     message_buffer_autoclear: bool = False
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("model")
     @classmethod
@@ -57,28 +91,44 @@ class AgentCreate(_Strict):
         return value
 
 
+EnvName = Annotated[str, Field(min_length=1, max_length=ENV_NAME_CHARS)]
+EnvValue = Annotated[str, Field(max_length=ENV_VALUE_CHARS)]
+Requirement = Annotated[str, Field(max_length=200)]
+
+
 class ToolCreate(_Strict):
-    source: str = Field(min_length=1)
-    name: str | None = None
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    requirements: list[str] = Field(default_factory=list)
-    timeout_s: float | None = Field(default=None, gt=0, le=3600)
-    memory_mb: int | None = Field(default=None, ge=16, le=65536)
+    source: str = Field(min_length=1, max_length=TOOL_SOURCE_CHARS)
+    name: str | None = Field(default=None, max_length=NAME_CHARS)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_CHARS)
+    parameters: Parameters | None = None
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict, max_length=ENV_ENTRIES)
+    requirements: list[Requirement] = Field(default_factory=list, max_length=32)
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="at most the operator's AGENTBATCH_TOOL_MAX_TIMEOUT",
+    )
+    memory_mb: int | None = Field(
+        default=None, ge=16, le=65536, description="at most AGENTBATCH_TOOL_MAX_MEMORY_MB"
+    )
+    allow_network: bool = Field(
+        default=False,
+        description="reach public addresses (only where AGENTBATCH_TOOLS_ALLOW_NETWORK=1)",
+    )
 
 
 class JobRequest(_Strict):
-    agent_id: str = Field(min_length=1)
-    messages: Any
+    agent_id: str = Field(min_length=1, max_length=ID_CHARS)
+    messages: Messages
 
 
 class JobCreate(_Strict):
-    requests: list[JobRequest]
+    requests: list[JobRequest] = Field(max_length=MAX_JOB_REQUESTS)
     max_steps: int = Field(default=10, ge=1, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
-    callback_url: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(
+    callback_url: str | None = Field(default=None, max_length=URL_CHARS)
+    metadata: Metadata = Field(default_factory=dict)
+    options: Options = Field(
         default_factory=dict, description="provider options for every request (e.g. script)"
     )

@@ -52,14 +52,16 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Threade
     url = f"sqlite+aiosqlite:///{root / 'api.db'}"
     (key,) = mint_keys(url, "fuzz")
     registry = ProviderRegistry({"scripted": ScriptedProvider(root / "scripted")})
-    with serve(url, with_worker=False, registry=registry) as server:
-        with Client(server.url, key) as c:  # something for reads and deletes to find
-            block = c.create_block({"label": "notes", "value": "x"})
-            agent = c.create_agent(
-                {"name": "seed", "model": "scripted/x", "block_ids": [block["id"]]}
-            )
-            c.create_job({"requests": [{"agent_id": agent["id"], "messages": "hi"}]})
-        yield server, key
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AGENTBATCH_ALLOW_SCRIPTED", "1")  # read when the server starts
+        with serve(url, with_worker=False, registry=registry) as server:
+            with Client(server.url, key) as c:  # something for reads and deletes to find
+                block = c.create_block({"label": "notes", "value": "x"})
+                agent = c.create_agent(
+                    {"name": "seed", "model": "scripted/x", "block_ids": [block["id"]]}
+                )
+                c.create_job({"requests": [{"agent_id": agent["id"], "messages": "hi"}]})
+            yield server, key
 
 
 SPEC = create_app(ApiConfig()).openapi()

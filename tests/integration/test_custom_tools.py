@@ -378,7 +378,7 @@ async def test_tool_sees_its_configured_env_and_none_of_the_runtime_secrets(
     assert "secret-xyz" not in text and database_url not in text
     assert found["cwd"] == []  # a fresh, empty working directory
     assert found["database"].startswith("unreachable")  # network off by default
-    if mode == "userns+netns":  # documented: only this mode hides the runtime's /proc
+    if mode in ("userns+netns", "bwrap"):  # documented: these modes hide the runtime's /proc
         assert found["proc_environ"].startswith("denied")
 
 

@@ -1,4 +1,5 @@
-"""The subprocess sandbox, for real: warm workers, forked children, limits, isolation."""
+"""The sandbox, for real: warm workers, forked children, limits, isolation; every test runs
+on the process sandbox and on bubblewrap (skipped where bubblewrap cannot run)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from agentbatch.tools.sandbox import (
     SandboxResult,
     isolation,
 )
+from agentbatch.tools.sandbox.bwrap import probe
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -31,9 +33,18 @@ pytestmark = [
 FAST = SandboxLimits(timeout_s=5.0, memory_mb=128, cpu_s=5, max_output_bytes=64 * 1024)
 
 
+@pytest.fixture(scope="module", params=["process", "bwrap"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "bwrap":
+        features, problem = probe()
+        if features is None:
+            pytest.skip(problem)
+    return str(request.param)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def pool() -> AsyncIterator[SandboxPool]:
-    async with SandboxPool(2, default_limits=FAST) as sandbox:
+async def pool(backend: str) -> AsyncIterator[SandboxPool]:
+    async with SandboxPool(2, default_limits=FAST, backend=backend) as sandbox:
         yield sandbox
 
 
@@ -235,7 +246,9 @@ async def test_a_huge_return_value_is_truncated_and_flagged(pool: SandboxPool) -
     assert isinstance(result.value, str) and len(result.value) <= 65536
 
 
-async def test_runtime_secrets_do_not_reach_the_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_runtime_secrets_do_not_reach_the_tool(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
     monkeypatch.setenv("AGENTBATCH_SECRET_TEST", "s3cret")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     body = (
@@ -244,7 +257,7 @@ async def test_runtime_secrets_do_not_reach_the_tool(monkeypatch: pytest.MonkeyP
         "return {'environ': dict(os.environ), 'raw': raw}"
     )
     runtime_environ = f"return open('/proc/{os.getpid()}/environ').read()"
-    async with SandboxPool(1, default_limits=FAST) as fresh:
+    async with SandboxPool(1, default_limits=FAST, backend=backend) as fresh:
         result = await fresh.run(with_(tool(body), env={"CITY_API_TOKEN": "tool-own"}))
         snoop = await fresh.run(tool(runtime_environ))
         mode = fresh.network_mode
@@ -252,7 +265,9 @@ async def test_runtime_secrets_do_not_reach_the_tool(monkeypatch: pytest.MonkeyP
     assert result.ok, result
     assert result.value["environ"] == {"CITY_API_TOKEN": "tool-own"}
     assert "s3cret" not in result.value["raw"] and "sk-ant" not in result.value["raw"]
-    if mode == "userns+netns":  # otherwise /proc/<runtime pid>/environ is readable
+    if mode == "bwrap":  # the host's processes do not exist in the sandbox's /proc
+        assert snoop.error is not None and snoop.error.startswith("FileNotFoundError"), snoop
+    elif mode == "userns+netns":  # otherwise /proc/<runtime pid>/environ is readable
         assert snoop.error is not None and snoop.error.startswith("PermissionError"), snoop
 
 
@@ -275,7 +290,7 @@ return sorted(found)
 """
 
 
-async def test_a_call_cannot_find_an_earlier_calls_data_in_its_memory() -> None:
+async def test_a_call_cannot_find_an_earlier_calls_data_in_its_memory(backend: str) -> None:
     secret = "LEAKCHECK-" + uuid.uuid4().hex
     limits = SandboxLimits(memory_mb=512)
     first = with_(
@@ -286,7 +301,9 @@ async def test_a_call_cannot_find_an_earlier_calls_data_in_its_memory() -> None:
         limits=limits,
     )
     second = with_(tool(SCAN_MEMORY), limits=limits)
-    async with SandboxPool(1, default_limits=FAST) as single:  # same worker for both
+    async with SandboxPool(
+        1, default_limits=FAST, backend=backend
+    ) as single:  # same worker for both
         own = await single.run(first)
         later = await single.run(second)
 
@@ -295,7 +312,9 @@ async def test_a_call_cannot_find_an_earlier_calls_data_in_its_memory() -> None:
     assert secret not in later.value
 
 
-async def test_network_is_blocked_by_default_and_allowed_on_request(pool: SandboxPool) -> None:
+async def test_network_is_blocked_by_default_and_allowed_on_request(
+    pool: SandboxPool, backend: str
+) -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"pong")
         await writer.drain()
@@ -312,13 +331,24 @@ async def test_network_is_blocked_by_default_and_allowed_on_request(pool: Sandbo
         blocked = await pool.run(tool(body))
         dns = await pool.run(tool("import socket\nreturn socket.gethostbyname('localhost')"))
         allowed = await pool.run(with_(tool(body), allow_network=True))
+        if backend == "bwrap":  # loopback is refused unless the operator allows it
+            async with SandboxPool(
+                1, default_limits=FAST, backend=backend, network_allow=("127.0.0.1/32",)
+            ) as permitted:
+                allowed_loopback = await permitted.run(with_(tool(body), allow_network=True))
 
-    assert pool.network_mode in {"netns", "userns+netns", "audit-hook"}
     assert not blocked.ok
     assert blocked.error is not None
     assert blocked.error.startswith(("PermissionError", "OSError", "ConnectionRefusedError"))
     assert not dns.ok
-    assert allowed.ok and allowed.value == "pong", allowed
+    if backend == "bwrap":
+        assert pool.network_mode == "bwrap"
+        assert not allowed.ok and allowed.error is not None
+        assert allowed.error.startswith("PermissionError: tools may reach public addresses only")
+        assert allowed_loopback.ok and allowed_loopback.value == "pong", allowed_loopback
+    else:
+        assert pool.network_mode in {"netns", "userns+netns", "audit-hook"}
+        assert allowed.ok and allowed.value == "pong", allowed
     await assert_recovers(pool)
 
 
@@ -396,13 +426,15 @@ async def test_agent_id_and_memory_are_injected(pool: SandboxPool) -> None:
     assert result.value == ["agent-123", "Ada", ["human", "persona"]]
 
 
-async def test_a_hundred_concurrent_calls_are_correct_and_faster_than_serial() -> None:
+async def test_a_hundred_concurrent_calls_are_correct_and_faster_than_serial(
+    backend: str,
+) -> None:
     call = SandboxCall(
         source="import time\n\ndef slow_square(x: int) -> int:\n"
         "    time.sleep(0.03)\n    return x * x\n",
         function="slow_square",
     )
-    async with SandboxPool(4, default_limits=FAST) as wide:
+    async with SandboxPool(4, default_limits=FAST, backend=backend) as wide:
         started = time.monotonic()
         results = await asyncio.gather(
             *(wide.run(with_(call, arguments={"x": i})) for i in range(100))
@@ -414,12 +446,12 @@ async def test_a_hundred_concurrent_calls_are_correct_and_faster_than_serial() -
     assert elapsed < 0.8 * serial_lower_bound, elapsed
 
 
-async def test_pool_bounds_concurrency() -> None:
+async def test_pool_bounds_concurrency(backend: str) -> None:
     call = SandboxCall(
         source="import time\n\ndef nap() -> float:\n    time.sleep(0.2)\n    return 1\n",
         function="nap",
     )
-    async with SandboxPool(2, default_limits=FAST) as small:
+    async with SandboxPool(2, default_limits=FAST, backend=backend) as small:
         started = time.monotonic()
         results = await asyncio.gather(*(small.run(call) for _ in range(4)))
         elapsed = time.monotonic() - started
@@ -446,7 +478,9 @@ def build_wheel(directory: Path) -> Path:
     return wheel
 
 
-async def test_requirements_run_in_a_cached_virtualenv(tmp_path: Path) -> None:
+async def test_requirements_run_in_a_cached_virtualenv(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wheel = build_wheel(tmp_path)
     body = (
         "import tinypkg_agentbatch\n"
@@ -457,24 +491,37 @@ async def test_requirements_run_in_a_cached_virtualenv(tmp_path: Path) -> None:
         "    leaked = False\n"
         "return [tinypkg_agentbatch.VALUE, sys.prefix, leaked]"
     )
-    call = with_(tool(body), requirements=[str(wheel)])
-    async with SandboxPool(1, default_limits=FAST, venv_root=tmp_path / "venvs") as venv_pool:
+    # a local "index": pip reads PIP_* from the environment the runtime passes on
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheel.parent))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    call = with_(tool(body), requirements=["tinypkg-agentbatch==0.1"], org_id="org-a")
+    async with SandboxPool(
+        1, default_limits=FAST, venv_root=tmp_path / "venvs", backend=backend
+    ) as venv_pool:
         first = await venv_pool.run(call)
         started = time.monotonic()
         second = await venv_pool.run(call)
         reuse = time.monotonic() - started
         plain = await venv_pool.run(tool("import tinypkg_agentbatch"))
         bad = await venv_pool.run(with_(call, requirements=["--index-url=http://evil"]))
+        path = await venv_pool.run(with_(call, requirements=[str(wheel)]))
+        missing = await venv_pool.run(with_(call, requirements=["nosuchpkg-agentbatch"]))
+        other_org = await venv_pool.run(with_(call, org_id="org-b"))
 
     assert first.ok, first
     value, prefix, leaked = first.value
     assert value == "from the tool venv"
-    assert prefix.startswith(str(tmp_path / "venvs"))
+    # bubblewrap mounts the organisation's environment read-only at /opt/venvs/
+    assert prefix.startswith("/opt/venvs/" if backend == "bwrap" else str(tmp_path / "venvs"))
     assert leaked is False
     assert second.value == first.value
     assert reuse < 2.0  # no reinstall
     assert plain.error == "ModuleNotFoundError: No module named 'tinypkg_agentbatch'"
     assert bad.error is not None and "invalid requirement" in bad.error
+    assert path.error is not None and "paths, URLs" in path.error
+    assert missing.error is not None and "no wheel matches" in missing.error
+    assert str(tmp_path) not in missing.error  # pip's own text stays in the log
+    assert other_org.ok and other_org.value[1] != prefix  # each organisation its own
 
 
 async def test_invalid_call_is_a_failed_result(pool: SandboxPool) -> None:

@@ -12,7 +12,7 @@ import click
 from agentbatch import __version__
 from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
-from agentbatch.cli.common import console, database_option, run, setup_logging
+from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
 from agentbatch.cli.serve_cmd import keys_group, serve
 from agentbatch.cli.tools_cmd import tools_group
 from agentbatch.config import tune_gc
@@ -64,11 +64,21 @@ def db_upgrade(database_url: str | None) -> None:
 @database_option
 @click.option("--once", is_flag=True, help="Run one round of every pass and exit.")
 def worker(database_url: str | None, once: bool) -> None:
-    """Run a worker: submit, poll, apply, finish, until interrupted (SIGINT/SIGTERM)."""
+    """Run a worker: submit, poll, apply, finish, until interrupted (SIGINT/SIGTERM).
+
+    A worker serves every organisation in the database: custom tools run only in the
+    bubblewrap sandbox, unless AGENTBATCH_ALLOW_UNSAFE_TOOLS=1."""
     from agentbatch.app import AgentBatch
 
     async def body() -> None:
         async with await AgentBatch.open(database_url) as app:
+            app.require_isolation()
+            problem = app.tool_executor.isolation_problem()
+            if problem and not app.security.allow_unsafe_tools:
+                err_console.print(
+                    f"[yellow]warning:[/yellow] custom tool calls will fail: {problem}; install "
+                    "bubblewrap, or set AGENTBATCH_ALLOW_UNSAFE_TOOLS=1 (docs/security.md)"
+                )
             w = app.worker()
             if once:
                 await w.tick()
@@ -112,6 +122,12 @@ def demo(n_agents: int, steps: int, model: str, database_url: str | None) -> Non
 )
 @click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
 @click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
+@click.option(
+    "--sandbox",
+    default=None,
+    type=click.Choice(["auto", "bwrap", "process"]),
+    help="Sandbox for --custom-tool (default: AGENTBATCH_SANDBOX, else auto).",
+)
 @click.option("--database-url", default=None, help="Default: a temporary SQLite file.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(
@@ -120,6 +136,7 @@ def bench(
     provider: str,
     custom_tool: bool,
     calls: int,
+    sandbox: str | None,
     database_url: str | None,
     as_json: bool,
 ) -> None:
@@ -127,9 +144,10 @@ def bench(
     from agentbatch.bench_report import print_bench, print_sandbox_bench
 
     if custom_tool:
+        from agentbatch.security_settings import SecuritySettings
         from agentbatch.tools.sandbox.bench import bench_sandbox
 
-        result = run(bench_sandbox(calls))
+        result = run(bench_sandbox(calls, backend=sandbox or SecuritySettings.from_env().sandbox))
         click.echo(json.dumps(result, indent=2)) if as_json else print_sandbox_bench(result)
         return
     from agentbatch.bench import BenchConfig, run_bench

@@ -31,6 +31,11 @@ def tools_group() -> None:
 @click.option("--requirement", "requirements", multiple=True, help="pip requirement (repeat).")
 @click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per call.")
 @click.option("--memory-mb", type=int, default=None)
+@click.option(
+    "--allow-network",
+    is_flag=True,
+    help="Let the tool reach public addresses (needs AGENTBATCH_TOOLS_ALLOW_NETWORK=1).",
+)
 @database_option
 @json_option
 @with_app
@@ -41,6 +46,7 @@ async def create_tool(
     requirements: tuple[str, ...],
     timeout_s: float | None,
     memory_mb: int | None,
+    allow_network: bool,
     as_json: bool,
 ) -> None:
     """Register a tool; its JSON schema is derived from the function's hints and docstring."""
@@ -58,6 +64,7 @@ async def create_tool(
             "requirements": list(requirements),
             "timeout_s": timeout_s,
             "memory_mb": memory_mb,
+            "allow_network": allow_network,
         },
     )
     if as_json:
@@ -71,6 +78,7 @@ async def create_tool(
     injected = [p for p in ("agent_id", "memory") if settings.get(f"wants_{p}")]
     if injected:
         console.print(f"  injected by the runtime: {', '.join(injected)}")
+    console.print(f"  network: {'public addresses' if settings.get('allow_network') else 'none'}")
 
 
 def _describe_parameters(schema: dict[str, Any]) -> str:
@@ -112,7 +120,7 @@ async def list_tools(app: AgentBatch, as_json: bool) -> None:
 @database_option
 @with_app
 async def show_tool(app: AgentBatch, name: str) -> None:
-    """Show a tool with its schema."""
+    """Show a tool with its schema and settings (limits, requirements, allow_network)."""
     print_json(await app.tools.get_tool(app.org_id, name))
 
 

@@ -15,7 +15,16 @@ Request: ``POST callback_url`` with a JSON body ``{"event": "job.completed" | "j
 
 Any 2xx is delivered; anything else (3xx included, redirects are not followed), a timeout
 or a connection error is retried after ``backoff_s * factor**(attempt-1)`` (±10% jitter),
-up to ``max_attempts``; then the callback is ``failed`` with the last error on the job."""
+up to ``max_attempts``; then the callback is ``failed`` with the last error on the job.
+
+The receiver is a tenant's choice, so delivery goes through :class:`GuardedTransport`:
+the host is resolved and refused when it is loopback, private, link-local, metadata,
+multicast or reserved (``AGENTBATCH_CALLBACK_ALLOW`` lists CIDRs and hosts that may be
+reached anyway; ``AGENTBATCH_CALLBACK_ALLOW_PRIVATE=1`` lifts the check for local
+development), and the request goes to the address that was checked. A refused address
+fails the callback at once, without a request. The job keeps only the status code or
+the error's class (``HTTP 500``, ``ConnectError``, ``refused: loopback address``), never
+the receiver's answer."""
 
 from __future__ import annotations
 
@@ -29,13 +38,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import or_, select, update
 
 from agentbatch import __version__
 from agentbatch.domain.statuses import JOB_TERMINAL
+from agentbatch.guarded_http import DestinationRefused, GuardedTransport
+from agentbatch.net_guard import AddressPolicy, BlockedAddress
 from agentbatch.runtime.context import RuntimeContext
+from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.jobs import JobService
 from agentbatch.store.tables import batch_jobs
 
@@ -127,9 +140,13 @@ async def callback_pass(
     settings: CallbackSettings | None = None,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    policy: AddressPolicy | None = None,
 ) -> int:
-    """Deliver due callbacks; returns how many delivery attempts it made."""
+    """Deliver due callbacks; returns how many delivery attempts it made. ``policy``
+    (default: the operator's settings) says which addresses may be reached; ``transport``
+    is what the guard connects with."""
     settings = settings or CallbackSettings.from_env()
+    policy = policy or SecuritySettings.from_env().callback_policy()
     async with ctx.db.read() as conn:
         due = (
             await conn.execute(
@@ -151,9 +168,14 @@ async def callback_pass(
     jobs = JobService(ctx.db, ctx.registry, clock=ctx.clock)
     timeout = httpx.Timeout(settings.timeout_s)
     async with httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, transport=transport
+        timeout=timeout,
+        follow_redirects=False,
+        transport=GuardedTransport(policy, transport),
+        trust_env=False,
     ) as client:
-        await asyncio.gather(*(_deliver(ctx, jobs, client, j, n, settings) for j, n in claimed))
+        await asyncio.gather(
+            *(_deliver(ctx, jobs, client, j, n, settings, policy) for j, n in claimed)
+        )
     return len(claimed)
 
 
@@ -165,22 +187,32 @@ def _warn_if_unsigned(settings: CallbackSettings) -> None:
 
 
 async def _post(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
-) -> str | None:
-    """None when delivered, else why not (a short, loggable reason)."""
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    policy: AddressPolicy,
+) -> tuple[str | None, bool]:
+    """(None, _) when delivered, else (why not, whether retrying is pointless). The
+    reason is a status code or an error class: never the receiver's answer, nor the
+    details of a connection error (a port-scan oracle)."""
+    try:  # spellings httpx itself may not parse (0177.0.0.1) are judged first
+        policy.check_literal(urlsplit(url).hostname or "")
+    except BlockedAddress as exc:
+        return f"refused: {exc.reason} address", True
+    except ValueError:
+        return "InvalidURL", True
     try:
         async with client.stream("POST", url, content=body, headers=headers) as response:
             if response.is_success:
-                return None
-            head = b""
-            async for chunk in response.aiter_bytes():
-                head += chunk
-                if len(head) >= 200:
-                    break
-            text = head[:200].decode("utf-8", "replace").strip()
-            return f"HTTP {response.status_code}" + (f": {text}" if text else "")
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        return f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+                return None, False
+            return f"HTTP {response.status_code}", False  # the body is never read
+    except DestinationRefused as exc:
+        return f"refused: {exc.reason} address", True
+    except httpx.InvalidURL:
+        return "InvalidURL", True
+    except httpx.HTTPError as exc:
+        return type(exc).__name__, False
 
 
 async def _deliver(
@@ -190,6 +222,7 @@ async def _deliver(
     job_id: str,
     attempt: int,
     settings: CallbackSettings,
+    policy: AddressPolicy,
 ) -> None:
     try:
         job = await jobs.get_job(None, job_id)
@@ -205,22 +238,28 @@ async def _deliver(
         }
         if settings.secret:
             headers[SIGNATURE_HEADER] = sign(settings.secret, body, int(ctx.clock().timestamp()))
-        error = await _post(client, str(job["callback_url"]), body, headers)
+        error, final = await _post(client, str(job["callback_url"]), body, headers, policy)
     except Exception as exc:  # one job's callback never breaks the pass
         log.exception("callback for job %s could not be sent", job_id)
-        error = f"internal error: {type(exc).__name__}"
-    await _record(ctx, job_id, attempt, error, settings)
+        error, final = f"internal error: {type(exc).__name__}", False
+    await _record(ctx, job_id, attempt, error, settings, final=final)
 
 
 async def _record(
-    ctx: RuntimeContext, job_id: str, attempt: int, error: str | None, settings: CallbackSettings
+    ctx: RuntimeContext,
+    job_id: str,
+    attempt: int,
+    error: str | None,
+    settings: CallbackSettings,
+    *,
+    final: bool = False,
 ) -> None:
     now = ctx.clock()
     values: dict[str, Any] = {"callback_attempts": attempt, "callback_error": error}
     if error is None:
         values.update(callback_status="delivered", callback_next_at=None)
         log.info("callback for job %s delivered (attempt %d)", job_id, attempt)
-    elif attempt >= settings.max_attempts:
+    elif final or attempt >= settings.max_attempts:
         values.update(callback_status="failed", callback_next_at=None)
         log.warning("callback for job %s failed after %d attempts: %s", job_id, attempt, error)
     else:

@@ -10,6 +10,7 @@ from agentbatch.domain.messages import parse_input_messages
 from agentbatch.domain.statuses import JobStatus, RunStatus
 from agentbatch.errors import ConfigError, Conflict, InvalidInput, NotFound, ProviderError
 from agentbatch.ids import Clock, iso, new_id, utcnow
+from agentbatch.net_guard import AddressPolicy, url_problem
 from agentbatch.pricing import PriceTable
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.providers.scripted_model import validate_script
@@ -76,12 +77,14 @@ class JobService:
         max_attempts: int = 3,
         prices: PriceTable | None = None,
         clock: Clock = utcnow,
+        callback_policy: AddressPolicy | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.max_attempts = max_attempts
         self.prices = prices or PriceTable.load()
         self.clock = clock
+        self.callback_policy = callback_policy or AddressPolicy()
 
     async def create_job(self, org_id: str, data: JobCreate | dict[str, Any]) -> dict[str, Any]:
         spec: JobCreate = parse_model(JobCreate, data)
@@ -102,10 +105,10 @@ class JobService:
                 validate_script(spec.options["script"])
             except ValueError as exc:
                 raise InvalidInput(f"options.script: {exc}") from None
-        if spec.callback_url is not None and not spec.callback_url.startswith(
-            ("http://", "https://")
-        ):
-            raise InvalidInput("callback_url must be an http(s) URL")
+        if spec.callback_url is not None:
+            problem = url_problem(spec.callback_url, self.callback_policy)
+            if problem is not None:
+                raise InvalidInput(f"callback_url: {problem}")
         agent_ids = [r.agent_id for r in spec.requests]
         now = self.clock()
         job_id = new_id("job")

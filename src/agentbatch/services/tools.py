@@ -1,14 +1,23 @@
-"""Custom Python tools: register (schema derived from the source), list, show, delete."""
+"""Custom Python tools: register (schema derived from the source), list, show, delete.
+
+A tool's limits are checked against the operator's (``SecuritySettings``) when it is
+registered: asking for more time or memory than the maximum, or for network access where
+the operator forbids it, is refused with a clear message (422), never silently clamped.
+The executor also clamps at run time, for tools registered before a maximum was lowered.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
-from agentbatch.errors import Conflict, InvalidInput, NotFound
+from agentbatch.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agentbatch.ids import Clock, iso, new_id, utcnow
+from agentbatch.input_limits import PARAMETERS_BYTES, json_problem
 from agentbatch.schemas import ToolCreate
+from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.agents import parse_model
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
@@ -23,7 +32,7 @@ def tool_out(row: Any) -> dict[str, Any]:
         "description": row.description,
         "parameters": row.parameters,
         "source": row.source,
-        "settings": row.settings,
+        "settings": {"allow_network": False, **(row.settings or {})},
         "created_at": iso(row.created_at),
     }
 
@@ -41,12 +50,59 @@ def builtin_out(name: str) -> dict[str, Any]:
 
 
 class ToolService:
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    """``isolation_problem``, when set (an authenticated HTTP server), says why custom
+    tools would run without bubblewrap here; registering one is then refused (403)
+    unless the operator set ``AGENTBATCH_ALLOW_UNSAFE_TOOLS=1``."""
+
+    def __init__(
+        self, db: Database, clock: Clock = utcnow, security: SecuritySettings | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.security = security or SecuritySettings.from_env()
+        self.isolation_problem: Callable[[], str] | None = None
+
+    def _check_allowed(self) -> None:
+        if self.isolation_problem is None or self.security.allow_unsafe_tools:
+            return
+        problem = self.isolation_problem()
+        if problem:
+            from agentbatch.runtime.tool_exec import tools_disabled_message
+
+            raise Forbidden(tools_disabled_message(problem))
+
+    def _check_limits(self, spec: ToolCreate) -> list[str]:
+        """The tool's requirements, normalised; refuses what the operator does not allow."""
+        from agentbatch.tools.sandbox.venvs import RequirementsError, normalize_requirements
+
+        sec = self.security
+        if spec.timeout_s and spec.timeout_s > sec.tool_max_timeout_s:
+            raise InvalidInput(
+                f"timeout_s: at most {sec.tool_max_timeout_s:g} s on this server "
+                "(AGENTBATCH_TOOL_MAX_TIMEOUT)"
+            )
+        if spec.memory_mb and spec.memory_mb > sec.tool_max_memory_mb:
+            raise InvalidInput(
+                f"memory_mb: at most {sec.tool_max_memory_mb} MB on this server "
+                "(AGENTBATCH_TOOL_MAX_MEMORY_MB)"
+            )
+        if spec.allow_network and not sec.tools_allow_network:
+            raise InvalidInput(
+                "allow_network: tools may not use the network on this server "
+                "(AGENTBATCH_TOOLS_ALLOW_NETWORK)"
+            )
+        for name in spec.env:
+            if "=" in name or "\0" in name or any("\0" in v for v in spec.env.values()):
+                raise InvalidInput(f"env: invalid variable name or value: {name[:40]!r}")
+        try:
+            return list(normalize_requirements(spec.requirements))
+        except RequirementsError as exc:
+            raise InvalidInput(f"requirements: {exc}") from None
 
     async def create_tool(self, org_id: str, data: ToolCreate | dict[str, Any]) -> dict[str, Any]:
         spec: ToolCreate = parse_model(ToolCreate, data)
+        self._check_allowed()
+        requirements = self._check_limits(spec)
         from agentbatch.tools.python_schema import derive_tool_schema
 
         try:
@@ -64,12 +120,16 @@ class ToolService:
         parameters = spec.parameters if spec.parameters is not None else derived.parameters
         if parameters.get("type") != "object":
             raise InvalidInput("parameters must be a JSON schema of type object")
+        problem = json_problem(parameters, PARAMETERS_BYTES)
+        if problem is not None:
+            raise InvalidInput(f"parameters: the schema {problem}")
         settings: dict[str, Any] = {
             "env": spec.env,
-            "requirements": spec.requirements,
+            "requirements": requirements,
             "wants_agent_id": derived.wants_agent_id,
             "wants_memory": derived.wants_memory,
         }
+        settings["allow_network"] = spec.allow_network
         if spec.timeout_s:
             settings["timeout_s"] = spec.timeout_s
         if spec.memory_mb:

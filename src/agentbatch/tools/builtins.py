@@ -14,10 +14,15 @@ from agentbatch.step.workspace import MemoryWorkspace
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
-    """What a tool returned: ``ok`` and the text output the model will see."""
+    """What a tool returned: ``ok`` and the text output the model will see.
+
+    ``sandbox_crashed``: a custom tool's call killed or broke its sandbox worker (not an
+    ordinary failure of the tool); a runtime counts these per call and stops re-running
+    a call that keeps doing it."""
 
     ok: bool
     output: str
+    sandbox_crashed: bool = False
 
 
 def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:

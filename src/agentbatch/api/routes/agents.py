@@ -10,6 +10,7 @@ from agentbatch.api.deps import Batch, Org
 from agentbatch.api.errors import ERROR_RESPONSES
 from agentbatch.api.models import Agent, Block, Page
 from agentbatch.api.routes import LIMIT_DESCRIPTION, page
+from agentbatch.errors import InvalidInput
 from agentbatch.schemas import AgentCreate, BlockCreate, BlockUpdate
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -19,7 +20,16 @@ Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` 
 
 @router.post("/agents", status_code=201, response_model=Agent, tags=["agents"])
 async def create_agent(body: AgentCreate, batch: Batch, org: Org) -> dict[str, Any]:
-    """Create an agent with its private blocks, shared blocks, tools and tool rules."""
+    """Create an agent with its private blocks, shared blocks, tools and tool rules.
+
+    The `scripted/` test model is refused unless the operator set
+    `AGENTBATCH_ALLOW_SCRIPTED=1`."""
+    if not batch.security.allow_scripted and body.model.split("/", 1)[0] == "scripted":
+        raise InvalidInput(
+            "model: the scripted/ test model is not available on this server (an operator "
+            "can enable it with AGENTBATCH_ALLOW_SCRIPTED=1); give a provider model such as "
+            "anthropic/claude-sonnet-4-5"
+        )
     return await batch.agents.create_agent(org, body)
 
 

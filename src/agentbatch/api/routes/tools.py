@@ -7,16 +7,25 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from agentbatch.api.deps import Batch, Org
-from agentbatch.api.errors import ERROR_RESPONSES
+from agentbatch.api.errors import ERROR_RESPONSES, ErrorResponse
 from agentbatch.api.models import Page, Tool
 from agentbatch.schemas import ToolCreate
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, tags=["tools"])
 
 
-@router.post("/tools", status_code=201, response_model=Tool)
+@router.post(
+    "/tools",
+    status_code=201,
+    response_model=Tool,
+    responses={403: {"model": ErrorResponse, "description": "custom tools are disabled"}},
+)
 async def create_tool(body: ToolCreate, batch: Batch, org: Org) -> dict[str, Any]:
-    """Register a Python function as a tool; its JSON schema is derived from the source."""
+    """Register a Python function as a tool; its JSON schema is derived from the source.
+
+    Refused (403) on a server that cannot isolate tools (no bubblewrap) unless the
+    operator allowed it; refused (422) when the tool asks for more time or memory than
+    the operator's maximum, or for network access the operator does not allow."""
     return await batch.tools.create_tool(org, body)
 
 

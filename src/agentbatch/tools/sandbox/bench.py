@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+import psutil
+
 from agentbatch.tools.sandbox.calls import SandboxCall
 from agentbatch.tools.sandbox.pool import SandboxPool
 
@@ -34,25 +36,38 @@ _FRESH_RUNNER = (
 )
 
 
-async def _pool_rate(n_calls: int, size: int) -> tuple[float, int, float]:
-    """Calls/s, correct results, and CPU seconds per call (runtime + workers + tools)."""
-    children_before = _cpu(resource.RUSAGE_CHILDREN)
-    async with SandboxPool(size) as pool:
+async def _pool_rate(n_calls: int, size: int, backend: str) -> tuple[float, int, float, str]:
+    """Calls/s, correct results, CPU seconds per call (runtime + workers + tools), and
+    the sandbox used (``bwrap`` with the cgroup version, or ``process``)."""
+    async with SandboxPool(size, backend=backend) as pool:
         await asyncio.gather(*(pool.run(_call(i)) for i in range(2 * size)))  # warm-up
-        self_before = _cpu(resource.RUSAGE_SELF)
+        used = str(pool.backend)
+        if pool.backend == "bwrap":
+            used += f" (cgroup v{pool.cgroup_version})" if pool.cgroup_version else " (no cgroup)"
+        cpu_before = _cpu_now(pool.worker_pids())
         started = time.perf_counter()
         results = await asyncio.gather(*(pool.run(_call(i)) for i in range(n_calls)))
         elapsed = time.perf_counter() - started
-        self_cpu = _cpu(resource.RUSAGE_SELF) - self_before
-    # The workers are reaped at close; their CPU includes their start-up and the warm-up.
-    children_cpu = _cpu(resource.RUSAGE_CHILDREN) - children_before
+        cpu = _cpu_now(pool.worker_pids()) - cpu_before
     correct = sum(1 for i, r in enumerate(results) if r.ok and r.value == i + 1)
-    return n_calls / elapsed, correct, (self_cpu + children_cpu) / n_calls
+    return n_calls / elapsed, correct, cpu / n_calls, used
 
 
-def _cpu(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
+def _cpu_now(worker_pids: list[int]) -> float:
+    """CPU seconds so far of this process and of the workers' whole process trees (the
+    tools they reaped included). Read from /proc: a sandbox's processes are not children
+    the runtime waits for."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    total = usage.ru_utime + usage.ru_stime
+    for pid in worker_pids:
+        try:
+            root = psutil.Process(pid)
+            for process in [root, *root.children(recursive=True)]:
+                times = process.cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            continue
+    return total
 
 
 async def _fresh_rate(n_calls: int, size: int) -> tuple[float, int]:
@@ -84,20 +99,24 @@ def _call(i: int) -> SandboxCall:
     return SandboxCall(source=TRIVIAL_TOOL, function="add_one", arguments={"x": i})
 
 
-async def bench_sandbox(n_calls: int = 1000, *, size: int | None = None) -> dict[str, Any]:
+async def bench_sandbox(
+    n_calls: int = 1000, *, size: int | None = None, backend: str = "auto"
+) -> dict[str, Any]:
     """Trivial calls per second through the warm pool and with a new process per call.
 
-    Both run ``size`` (default: CPU count) calls at a time. The fresh-process baseline makes
+    Both run ``size`` (default: CPU count) calls at a time; ``backend`` picks the pool's
+    sandbox (``auto``, ``bwrap`` or ``process``). The fresh-process baseline makes
     ``max(n_calls // 5, 20)`` calls, which is enough for a stable rate. The pool's CPU time
     per call (runtime, workers and tool processes together) gives a rate that does not
     depend on what else the machine is doing: ``pool_cpu_bound_calls_per_s``.
     """
     size = size or os.cpu_count() or 1
-    pool_rate, pool_ok, cpu_per_call = await _pool_rate(n_calls, size)
+    pool_rate, pool_ok, cpu_per_call, used = await _pool_rate(n_calls, size, backend)
     fresh_calls = max(n_calls // 5, 20)
     fresh_rate, fresh_ok = await _fresh_rate(fresh_calls, size)
     cores = os.cpu_count() or 1
     return {
+        "sandbox": used,
         "concurrency": size,
         "cpu_cores": cores,
         "pool_calls": n_calls,

@@ -19,7 +19,8 @@ class SandboxCall:
     declares parameters with those names (values the model put in ``arguments`` under
     those names are dropped). ``requirements`` are pip requirement strings: the call then
     runs in a cached virtual environment that has them. ``limits`` overrides the pool's
-    defaults.
+    defaults. ``org_id`` is the organisation the call runs for: its workers and virtual
+    environments are its own, and the pool's ``org_concurrency`` counts its calls.
     """
 
     source: str
@@ -31,6 +32,7 @@ class SandboxCall:
     requirements: tuple[str, ...] | list[str] = ()
     limits: SandboxLimits | None = None
     allow_network: bool = False
+    org_id: str | None = None
 
     def to_wire(self, limits: SandboxLimits) -> dict[str, Any]:
         """The request the worker process reads (JSON-serialisable)."""
@@ -67,6 +69,11 @@ class SandboxResult:
     exception in the tool, or a sentence for a limit or a crash. ``stdout`` holds what the
     tool printed on stdout and stderr (and the traceback of an exception). ``truncated``
     is true when output or value went over ``max_output_bytes``.
+
+    ``sandbox_crashed`` is true when the sandbox worker running the call died, hung or
+    broke the protocol during the call (a tool that kills its worker, or its whole
+    sandbox): unlike an exception, a limit or the tool process dying, that is the kind
+    of failure a runtime should count, and stop re-running, per call.
     """
 
     ok: bool
@@ -75,10 +82,24 @@ class SandboxResult:
     stdout: str = ""
     duration_s: float = 0.0
     truncated: bool = False
+    sandbox_crashed: bool = False
 
     @classmethod
-    def failure(cls, error: str, *, duration_s: float = 0.0, stdout: str = "") -> SandboxResult:
-        return cls(ok=False, error=error, stdout=stdout, duration_s=duration_s)
+    def failure(
+        cls,
+        error: str,
+        *,
+        duration_s: float = 0.0,
+        stdout: str = "",
+        sandbox_crashed: bool = False,
+    ) -> SandboxResult:
+        return cls(
+            ok=False,
+            error=error,
+            stdout=stdout,
+            duration_s=duration_s,
+            sandbox_crashed=sandbox_crashed,
+        )
 
     @classmethod
     def from_worker(cls, header: Mapping[str, Any], output: bytes, result: bytes) -> SandboxResult:

@@ -37,6 +37,8 @@ _PR_SET_DUMPABLE = 4
 _MIB = 1024 * 1024
 _MAX_FD = 65536
 _ENVELOPE_ROOM = 4096  # below the worker's _RESULT_SLACK
+# Set by a sandboxed worker that has no pids cgroup (see worker_main.main).
+PROCESS_LIMIT_BY_RLIMIT = False
 
 
 def _resolve_prctl() -> Any:
@@ -150,6 +152,11 @@ def _apply_limits(workdir: str, limits: dict[str, Any], base_address_space: int)
     cpu = int(limits["cpu_s"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if PROCESS_LIMIT_BY_RLIMIT:
+        # bubblewrap without a pids cgroup: the sandbox's own user namespace counts only
+        # this worker's processes (bubblewrap's init, the worker, the call's)
+        nproc = int(limits.get("max_processes", 64)) + 2
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
 def _read_to_end(fd: int) -> bytes:

@@ -105,3 +105,30 @@ def _socket_guard(event: str, args: tuple[Any, ...]) -> None:
             raise PermissionError(_MESSAGE)
     elif event in _BLOCKED_EVENTS:
         raise PermissionError(_MESSAGE)
+
+
+def block_network() -> None:
+    """Inside bubblewrap (already in an empty network namespace): the same audit hook, so
+    a tool gets the same clear ``PermissionError``."""
+    sys.addaudithook(_socket_guard)
+
+
+def guard_public_network(net_guard: Any, allow: list[str]) -> None:
+    """Inside bubblewrap with the host's network (``allow_network``): refuse connecting
+    or sending to anything but public IP addresses and the operator's ``allow`` list
+    (loopback, private, link-local and metadata ranges are refused, and so are Unix
+    socket paths) at the Python level. Native code and subprocesses are not held by it:
+    see docs/security.md."""
+    policy = net_guard.AddressPolicy(allow)
+
+    def guard(event: str, args: tuple[Any, ...]) -> None:
+        if event in _ADDRESSED and len(args) > 1 and args[1] is not None:
+            family = getattr(args[0], "family", None)
+            reason = net_guard.sockaddr_refusal(family, args[1], policy)
+            if reason is not None:
+                raise PermissionError(f"tools may reach public addresses only ({reason} refused)")
+
+    sys.addaudithook(guard)
+
+
+_ADDRESSED = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg"})

@@ -17,12 +17,18 @@ class SandboxLimits:
       later).
     * ``max_output_bytes``: cap on the captured stdout+stderr and, separately, on the
       serialised return value; more is truncated and the call is flagged as failed.
+    * ``max_processes``: processes and threads the call may have at once (the bubblewrap
+      sandbox's call cgroup, ``pids.max``; not enforced by the process sandbox).
+
+    In the bubblewrap sandbox ``memory_mb`` also caps the call's cgroup: the resident
+    memory of all its processes together, files in its ``/tmp`` included.
     """
 
     timeout_s: float = 10.0
     memory_mb: int = 256
     cpu_s: int = 10
     max_output_bytes: int = 64 * 1024
+    max_processes: int = 64
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
@@ -35,6 +41,9 @@ class SandboxLimits:
             raise ValueError(
                 f"max_output_bytes must be at least 1024, got {self.max_output_bytes!r}"
             )
+
+        if self.max_processes < 4:
+            raise ValueError(f"max_processes must be at least 4, got {self.max_processes!r}")
 
     def to_wire(self) -> dict[str, Any]:
         """The limits as the worker process reads them."""

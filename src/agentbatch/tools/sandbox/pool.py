@@ -1,31 +1,38 @@
 """A bounded pool of warm sandbox workers.
 
-At most ``size`` calls run at once; further callers wait their turn. The pool holds at
-most ``size`` worker processes. Each is tied to a :class:`WorkerKey` (interpreter and
-network access): ``size`` workers of the default key are started by :meth:`start`;
-a call that needs another key (a tool with requirements, or ``allow_network``) takes an
-idle worker of that key, or replaces the longest-idle worker of another key.
+At most ``size`` calls run at once; further callers wait their turn. With
+``org_concurrency``, one organisation runs at most that many calls at once, so the
+others always find free slots. The pool holds at most ``size`` worker processes. Each is
+tied to a :class:`WorkerKey` (organisation, interpreter or virtual environment, network
+access): ``size`` workers of the default key are started by :meth:`start`; a call that
+needs another key takes an idle worker of that key, or replaces the longest-idle worker
+of another key. A worker never serves two organisations.
 
+Workers run in bubblewrap or as plain processes (see ``launchers.py``; ``backend``).
 A worker that dies, breaks the protocol or stops answering is killed and replaced while
-the failing call still holds its slot, so the pool always returns to full strength.
+the failing call still holds its slot, so the pool always returns to full strength; that
+call's result has ``sandbox_crashed`` set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 
 from agentbatch.tools.sandbox.calls import SandboxCall, SandboxResult
+from agentbatch.tools.sandbox.launchers import Launcher, choose_launcher
 from agentbatch.tools.sandbox.limits import SandboxLimits
 from agentbatch.tools.sandbox.venvs import RequirementsError, VenvCache
 from agentbatch.tools.sandbox.wire import encode_request
-from agentbatch.tools.sandbox.worker import WorkerError, WorkerKey, WorkerProcess, default_python
+from agentbatch.tools.sandbox.worker import WorkerError, WorkerKey, WorkerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +48,32 @@ class SandboxPool:
         venv_root: Path | None = None,
         python: str | None = None,
         grace_s: float = 5.0,
+        backend: str = "auto",
+        org_concurrency: int | None = None,
+        bwrap: str = "bwrap",
+        cgroup: str | None = None,
+        network_allow: tuple[str, ...] = (),
+        launcher: Launcher | None = None,
     ) -> None:
         self.size = size if size is not None else (os.cpu_count() or 1)
         if self.size < 1:
             raise ValueError(f"pool size must be at least 1, got {self.size}")
+        if org_concurrency is not None and org_concurrency < 1:
+            raise ValueError(f"org_concurrency must be at least 1, got {org_concurrency}")
         self.default_limits = default_limits or SandboxLimits()
+        self.org_concurrency = org_concurrency
         self.venvs = VenvCache(venv_root)
-        self._default_key = WorkerKey(python or default_python(), allow_network=False)
+        self._python = python
+        self._backend = backend
+        self._bwrap = bwrap
+        self._cgroup = cgroup
+        self._network_allow = network_allow
+        self._launcher = launcher
+        self.isolation_problem = ""  # why bubblewrap is not used ("" when it is)
+        self._default_key: WorkerKey | None = None
         self._grace_s = grace_s
         self._slots = asyncio.Semaphore(self.size)
+        self._org_slots: dict[str | None, tuple[asyncio.Semaphore, int]] = {}
         self._idle: OrderedDict[WorkerProcess, None] = OrderedDict()  # oldest first
         self._busy: set[WorkerProcess] = set()
         self._reserved = 0  # workers being started by a slot holder
@@ -70,12 +94,41 @@ class SandboxPool:
         await self.close()
 
     @property
+    def backend(self) -> str | None:
+        """``"bwrap"`` or ``"process"`` once started."""
+        return None if self._launcher is None else self._launcher.name
+
+    @property
     def network_mode(self) -> str | None:
-        """How the default workers cut tools off the network (see ``isolation.py``)."""
+        """How the default workers cut tools off the network (``bwrap`` in bubblewrap;
+        else see ``isolation.py``)."""
         for worker in [*self._idle, *self._busy]:
             if worker.key == self._default_key:
                 return worker.network_mode
         return None
+
+    @property
+    def cgroup_version(self) -> int:
+        """1 or 2 when calls run in per-call cgroups, else 0."""
+        for worker in [*self._idle, *self._busy]:
+            return worker.cgroup_version
+        return 0
+
+    def worker_pids(self) -> list[int]:
+        """Host process ids of the workers (for bubblewrap: the ``bwrap`` processes)."""
+        return [worker.pid for worker in [*self._idle, *self._busy]]
+
+    def _resolve_launcher(self) -> Launcher:
+        if self._launcher is None:
+            tmpfs_mb = max(self.default_limits.memory_mb, 256)
+            self._launcher, self.isolation_problem = choose_launcher(
+                self._backend,
+                bwrap=self._bwrap,
+                cgroup=self._cgroup,
+                tmpfs_mb=tmpfs_mb,
+                network_allow=self._network_allow,
+            )
+        return self._launcher
 
     async def start(self) -> None:
         """Start ``size`` warm workers (idempotent)."""
@@ -84,8 +137,10 @@ class SandboxPool:
                 raise RuntimeError("sandbox pool is closed")
             if self._started:
                 return
+            launcher = await asyncio.to_thread(self._resolve_launcher)
+            self._default_key = WorkerKey(self._python or launcher.default_python())
             spawned = await asyncio.gather(
-                *(WorkerProcess.spawn(self._default_key) for _ in range(self.size)),
+                *(self._spawn(self._default_key) for _ in range(self.size)),
                 return_exceptions=True,
             )
             workers = [w for w in spawned if isinstance(w, WorkerProcess)]
@@ -98,8 +153,16 @@ class SandboxPool:
             self._started = True
             logger.info(
                 "sandbox pool started",
-                extra={"size": self.size, "network": workers[0].network_mode},
+                extra={
+                    "size": self.size,
+                    "backend": launcher.name,
+                    "network": workers[0].network_mode,
+                    "cgroup": workers[0].cgroup_version,
+                },
             )
+
+    async def _spawn(self, key: WorkerKey) -> WorkerProcess:
+        return await WorkerProcess.spawn(key, self._launcher)
 
     async def close(self) -> None:
         """Stop every worker. A call still running gets its result if it ends within the
@@ -116,24 +179,47 @@ class SandboxPool:
             raise RuntimeError("sandbox pool is closed")
         if not self._started:
             await self.start()
+        assert self._default_key is not None
         problem = call.problem()
         if problem is not None:
             return SandboxResult.failure(f"invalid sandbox call: {problem}")
         limits = call.limits or self.default_limits
-        python = self._default_key.python
+        python, venv = self._default_key.python, None
         if call.requirements:
             try:
-                python = str(await self.venvs.ensure(call.requirements))
+                python = str(await self.venvs.ensure(call.requirements, call.org_id))
             except RequirementsError as exc:
                 return SandboxResult.failure(str(exc))
-        key = WorkerKey(python, call.allow_network)
+            venv = str(Path(python).parent.parent)
+        key = WorkerKey(python, call.allow_network, call.org_id, venv)
         try:
             body = json.dumps(call.to_wire(limits)).encode("ascii")
         except (TypeError, ValueError) as exc:
             return SandboxResult.failure(f"invalid sandbox call: {exc}")
         frame = encode_request({"limits": limits.to_wire()}, body)
-        async with self._slots:
+        async with self._org_slot(call.org_id), self._slots:
             return await self._run_in_slot(key, frame, limits)
+
+    @contextlib.asynccontextmanager
+    async def _org_slot(self, org_id: str | None) -> AsyncIterator[None]:
+        """At most ``org_concurrency`` calls of one organisation at once."""
+        if self.org_concurrency is None:
+            yield
+            return
+        semaphore, users = self._org_slots.get(org_id) or (
+            asyncio.Semaphore(self.org_concurrency),
+            0,
+        )
+        self._org_slots[org_id] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            semaphore, users = self._org_slots[org_id]
+            if users <= 1:
+                del self._org_slots[org_id]
+            else:
+                self._org_slots[org_id] = (semaphore, users - 1)
 
     async def _run_in_slot(
         self, key: WorkerKey, frame: bytes, limits: SandboxLimits
@@ -150,13 +236,20 @@ class SandboxPool:
             self._busy.discard(worker)
             await worker.kill()
             await self._replace(key)
-            return SandboxResult.failure(str(exc), duration_s=time.monotonic() - started)
+            return SandboxResult.failure(
+                f"the tool crashed its sandbox: {exc}",
+                duration_s=time.monotonic() - started,
+                sandbox_crashed=True,
+            )
         except BaseException:  # cancelled mid-call: the worker's state is unknown
             self._busy.discard(worker)
             await asyncio.shield(worker.kill())
             raise
         self._busy.discard(worker)
-        if self._closed:
+        if reply.header.get("retire"):  # it could not clean up after the call
+            await worker.stop()
+            await self._replace(key)
+        elif self._closed:
             await worker.stop()
         else:
             self._idle[worker] = None
@@ -179,7 +272,7 @@ class SandboxPool:
         try:
             if victim is not None:
                 await victim.stop()
-            worker = await WorkerProcess.spawn(key)
+            worker = await self._spawn(key)
         finally:
             self._reserved -= 1
         self._busy.add(worker)
@@ -191,7 +284,7 @@ class SandboxPool:
             return
         self._reserved += 1
         try:
-            worker = await WorkerProcess.spawn(key)
+            worker = await self._spawn(key)
         except WorkerError as exc:
             logger.error("could not replace a sandbox worker", extra={"error": str(exc)})
             return

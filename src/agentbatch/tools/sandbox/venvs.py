@@ -1,21 +1,28 @@
 """Cached virtual environments for tools that declare pip requirements.
 
-One environment per set of requirements (sorted, deduplicated, hashed together with the
-interpreter version) under ``$AGENTBATCH_HOME/sandbox-venvs`` (default
-``~/.agentbatch/sandbox-venvs``), created once with ``python -m venv`` (no system
-site-packages) and filled by pip; later calls reuse it. A file lock makes concurrent
-runtimes on one machine build each environment once; a ``.agentbatch-ready`` marker is
-written last, so a half-built environment is rebuilt rather than used.
+A requirement is a package name with optional extras and version specifiers
+(``humanize>=4,<5``, ``httpx[http2]==0.27.*``): no paths, URLs, VCS links, environment
+markers or pip options (:func:`normalize_requirements`). Only wheels are ever installed,
+so no package's build code runs: the runtime downloads them with ``pip download
+--only-binary :all:`` (from the index pip is configured with: ``PIP_INDEX_URL``,
+``PIP_FIND_LINKS``, pip's configuration files), then installs them into a new
+environment with ``--no-index`` from that download directory (no network).
 
-Installing runs pip, and with it any build code of the packages, outside the sandbox: with
-network access and no resource limits, but with a filtered environment (``PATH``,
-``HOME``, locale, proxy and ``PIP_*`` settings only) so the runtime's credentials stay out.
+One environment per organisation and set of requirements (sorted, deduplicated, hashed
+with the interpreter version) under ``$AGENTBATCH_HOME/sandbox-venvs/<organisation>/``,
+created once and reused; a file lock makes concurrent runtimes on one machine build it
+once, and a ``.agentbatch-ready`` marker written last means a half-built environment is
+rebuilt rather than used. A finished environment is made read-only; the bubblewrap
+sandbox also mounts it read-only, so one tool cannot plant code for the next.
+
+pip's own messages stay in the runtime's log: a tool's result says only what kind of
+failure it was (no wheel, index unreachable, timeout), never pip's text, which could
+hold the index's credentials or the host's paths.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import hashlib
 import json
@@ -23,8 +30,10 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,9 +42,35 @@ from agentbatch.errors import AgentBatchError
 logger = logging.getLogger(__name__)
 
 READY_MARKER = ".agentbatch-ready"
+MAX_REQUIREMENTS = 32
+MAX_REQUIREMENT_CHARS = 200
 _PASSED_ENV = re.compile(
     r"^(PATH|HOME|LANG|LC_\w+|TMPDIR|PIP_\w+|SSL_CERT_\w+|REQUESTS_CA_BUNDLE|"
     r"(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$"
+)
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_SPECIFIER = r"(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+"
+_REQUIREMENT = re.compile(
+    rf"^(?P<name>{_NAME})\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?"
+    rf"\s*(?:{_SPECIFIER}(?:\s*,\s*{_SPECIFIER})*)?$"
+)
+_FAILURES = (
+    (
+        re.compile(r"No matching distribution|Could not find a version|ResolutionImpossible"),
+        "no wheel matches (only wheels are installed, never source packages)",
+    ),
+    (
+        re.compile(
+            r"NewConnectionError|Failed to establish|Name or service not known|"
+            r"Temporary failure in name resolution|Max retries exceeded|ProxyError|"
+            r"ConnectTimeout|ReadTimeout|SSLError"
+        ),
+        "the package index could not be reached",
+    ),
+    (
+        re.compile(r"is not a supported wheel|unsupported platform"),
+        "no wheel for this Python and platform",
+    ),
 )
 
 
@@ -50,7 +85,8 @@ def default_venv_root() -> Path:
 
 
 def normalize_requirements(requirements: Iterable[str]) -> tuple[str, ...]:
-    """Stripped, deduplicated and sorted requirement strings; reject pip options."""
+    """Stripped, deduplicated and sorted requirements; anything but ``name[extras]
+    specifiers`` is refused with :class:`RequirementsError`."""
     cleaned: set[str] = set()
     for requirement in requirements:
         if not isinstance(requirement, str):
@@ -58,17 +94,26 @@ def normalize_requirements(requirements: Iterable[str]) -> tuple[str, ...]:
         text = requirement.strip()
         if not text:
             continue
-        if text.startswith("-") or "\n" in text or "\0" in text:
+        shown = text if len(text) <= 80 else text[:80] + "..."
+        if len(text) > MAX_REQUIREMENT_CHARS:
             raise RequirementsError(
-                f"invalid requirement {requirement!r}: give a package (e.g. 'humanize>=4') "
-                "or a path, not pip options"
+                f"invalid requirement {shown!r}: longer than {MAX_REQUIREMENT_CHARS} characters"
             )
-        cleaned.add(text)
+        if _REQUIREMENT.match(text) is None:
+            raise RequirementsError(
+                f"invalid requirement {shown!r}: give a package name with optional version "
+                "specifiers (e.g. 'humanize>=4,<5'); paths, URLs, VCS links, markers and "
+                "pip options are not accepted"
+            )
+        cleaned.add(re.sub(r"\s+", "", text))
+    if len(cleaned) > MAX_REQUIREMENTS:
+        raise RequirementsError(f"at most {MAX_REQUIREMENTS} requirements per tool")
     return tuple(sorted(cleaned))
 
 
 class VenvCache:
-    """Create-once, reuse-forever virtual environments keyed by requirements."""
+    """Create-once, reuse-forever virtual environments keyed by organisation and
+    requirements."""
 
     def __init__(
         self,
@@ -78,7 +123,7 @@ class VenvCache:
         install_timeout_s: float = 600.0,
     ) -> None:
         self.root = root or default_venv_root()
-        self._python = python or sys.executable
+        self._python = python or str(getattr(sys, "_base_executable", None) or sys.executable)
         self._install_timeout_s = install_timeout_s
         self._locks: dict[str, asyncio.Lock] = {}
         self._ready: dict[str, Path] = {}
@@ -87,64 +132,82 @@ class VenvCache:
         text = json.dumps([f"{sys.version_info.major}.{sys.version_info.minor}", *requirements])
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
-    async def ensure(self, requirements: Iterable[str]) -> Path:
-        """The interpreter of an environment with ``requirements`` installed."""
+    def directory(self, org_id: str | None) -> Path:
+        """An organisation's environments (its id hashed: ids may hold any character)."""
+        tag = hashlib.sha256((org_id or "").encode()).hexdigest()[:16]
+        return self.root / f"org-{tag}"
+
+    async def ensure(self, requirements: Iterable[str], org_id: str | None = None) -> Path:
+        """The interpreter of ``org_id``'s environment with ``requirements`` installed."""
         normalized = normalize_requirements(requirements)
-        digest = self.key(normalized)
+        where = self.directory(org_id)
+        digest = f"{where.name}/{self.key(normalized)}"
         if digest in self._ready:
             return self._ready[digest]
         lock = self._locks.setdefault(digest, asyncio.Lock())
         async with lock:
             if digest not in self._ready:
-                self._ready[digest] = await asyncio.to_thread(self._build, normalized, digest)
+                venv = where / self.key(normalized)
+                self._ready[digest] = await asyncio.to_thread(self._build, normalized, venv)
         return self._ready[digest]
 
-    def _build(self, requirements: tuple[str, ...], digest: str) -> Path:
+    def _build(self, requirements: tuple[str, ...], venv: Path) -> Path:
         """Build the environment unless it exists; blocking, under a file lock."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        venv = self.root / digest
+        venv.parent.mkdir(parents=True, exist_ok=True)
         python = venv / "bin" / "python"
-        with open(self.root / f"{digest}.lock", "w") as lock_file:
+        with open(venv.parent / f"{venv.name}.lock", "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             if (venv / READY_MARKER).exists():
                 return python
-            shutil.rmtree(venv, ignore_errors=True)
+            _remove(venv)
             logger.info(
                 "building a sandbox environment",
                 extra={"venv": str(venv), "requirements": list(requirements)},
             )
-            try:
-                self._create(venv, python, requirements)
-            except BaseException:
-                shutil.rmtree(venv, ignore_errors=True)
-                raise
+            with tempfile.TemporaryDirectory(dir=venv.parent, prefix=".wheels-") as wheels:
+                try:
+                    self._download(requirements, wheels)
+                    self._install(venv, python, requirements, wheels)
+                except BaseException:
+                    _remove(venv)
+                    raise
             (venv / READY_MARKER).write_text(json.dumps(list(requirements)) + "\n")
+            _make_read_only(venv)
         return python
 
-    def _create(self, venv: Path, python: Path, requirements: tuple[str, ...]) -> None:
-        fast = _has_pip_python_option(self._python)
-        venv_args = [self._python, "-m", "venv"]
-        if fast:  # no ensurepip: the runtime's pip installs into the new environment
-            venv_args.append("--without-pip")
-        self._run([*venv_args, str(venv)], "create the environment")
-        pip = (
-            [self._python, "-m", "pip", "--python", str(python)]
-            if fast
-            else [str(python), "-m", "pip"]
+    def _download(self, requirements: tuple[str, ...], wheels: str) -> None:
+        pip = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:"]
+        self._run(
+            [*pip, "--dest", wheels, "--no-input", "--quiet", "--", *requirements],
+            "download wheels for " + ", ".join(requirements),
         )
+
+    def _install(
+        self, venv: Path, python: Path, requirements: tuple[str, ...], wheels: str
+    ) -> None:
+        self._run([self._python, "-m", "venv", "--without-pip", str(venv)], "create it")
         install = [
-            *pip,
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
             "install",
-            "--disable-pip-version-check",
+            "--no-index",
+            "--find-links",
+            wheels,
+            "--only-binary",
+            ":all:",
             "--no-input",
             "--quiet",
             "--",
             *requirements,
         ]
-        self._run(install, f"install {', '.join(requirements)}")
+        self._run(install, "install " + ", ".join(requirements))
 
     def _run(self, args: list[str], what: str) -> None:
         env = {k: v for k, v in os.environ.items() if _PASSED_ENV.match(k)}
+        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         try:
             completed = subprocess.run(
                 args,
@@ -160,27 +223,40 @@ class VenvCache:
                 f"could not {what}: timed out after {self._install_timeout_s:g} s"
             ) from None
         if completed.returncode != 0:
-            tail = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-8:])
-            raise RequirementsError(f"could not {what}: {tail}")
+            text = (completed.stderr or "") + (completed.stdout or "")
+            logger.warning(
+                "pip failed (exit %d) to %s: %s", completed.returncode, what, text.strip()[-4000:]
+            )
+            raise RequirementsError(f"could not {what}: {pip_failure(text, completed.returncode)}")
 
 
-_PIP_OPTION_CACHE: dict[str, bool] = {}
+def pip_failure(text: str, code: int) -> str:
+    """A short, fixed description of pip's failure (never pip's own words)."""
+    for pattern, meaning in _FAILURES:
+        if pattern.search(text):
+            return meaning
+    return f"pip failed (exit code {code}); the operator's log has the details"
 
 
-def _has_pip_python_option(python: str) -> bool:
-    """Whether ``python -m pip`` exists and knows ``--python`` (pip >= 22.3)."""
-    if python not in _PIP_OPTION_CACHE:
-        supported = False
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(
-                [python, "-m", "pip", "--version"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            ).stdout
-            match = re.match(r"pip (\d+)\.(\d+)", out)
-            if match is not None:
-                supported = (int(match[1]), int(match[2])) >= (22, 3)
-        _PIP_OPTION_CACHE[python] = supported
-    return _PIP_OPTION_CACHE[python]
+def _make_read_only(venv: Path) -> None:
+    """Take the write bits off everything (tools that share the runtime's user in the
+    process sandbox cannot change it; bubblewrap mounts it read-only anyway)."""
+    for directory, subdirs, files in os.walk(venv):
+        for name in [*subdirs, *files]:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                mode = os.lstat(path).st_mode
+                os.chmod(path, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    os.chmod(venv, 0o555)
+
+
+def _remove(venv: Path) -> None:
+    if not venv.exists():
+        return
+    for directory, subdirs, _ in os.walk(venv):
+        os.chmod(directory, 0o755)
+        for name in subdirs:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755)
+    shutil.rmtree(venv, ignore_errors=True)

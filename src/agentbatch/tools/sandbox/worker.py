@@ -6,18 +6,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import shutil
+import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from agentbatch.tools.sandbox.launchers import Launch, Launcher, ProcessLauncher
 from agentbatch.tools.sandbox.wire import MAX_BODY, MAX_HEADER, RESPONSE_PREFIX
 
 logger = logging.getLogger(__name__)
 
-WORKER_SCRIPT = Path(__file__).with_name("worker_main.py")
 # The worker's own environment (the tools get exactly their call's ``env``). glibc's
 # per-thread malloc arenas reserve 64 MB of address space each, which would eat a
 # tool's RLIMIT_AS as soon as it starts threads.
@@ -30,10 +28,13 @@ class WorkerError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class WorkerKey:
-    """Which kind of worker a call needs: interpreter and network access."""
+    """Which kind of worker a call needs: interpreter, network access, organisation and
+    virtual environment. Workers are never shared between organisations."""
 
     python: str
     allow_network: bool = False
+    org_id: str | None = None
+    venv: str | None = None
 
 
 class WorkerProcess:
@@ -44,43 +45,45 @@ class WorkerProcess:
         key: WorkerKey,
         process: asyncio.subprocess.Process,
         hello: dict[str, Any],
-        root: str,
+        launch: Launch,
     ) -> None:
         self.key = key
         self._process = process
-        self._root = root
+        self._launch = launch
         self.pid = process.pid
         self.network_mode = str(hello.get("network", "unknown"))
+        self.cgroup_version = int(hello.get("cgroup") or 0)
 
     @classmethod
-    async def spawn(cls, key: WorkerKey, *, startup_timeout: float = 30.0) -> WorkerProcess:
+    async def spawn(
+        cls, key: WorkerKey, launcher: Launcher | None = None, *, startup_timeout: float = 30.0
+    ) -> WorkerProcess:
         """Start a worker and wait for its hello."""
-        # The runtime owns the directory that holds the calls' working directories, so it
-        # is removed even when the worker is killed.
-        root = tempfile.mkdtemp(prefix="agentbatch-sandbox-")
-        args = [key.python, "-I", "-X", "utf8", str(WORKER_SCRIPT), "--root", root]
-        if key.allow_network:
-            args.append("--network")
+        launch = (launcher or ProcessLauncher()).launch(key)
         try:
             process = await asyncio.create_subprocess_exec(
-                *args,
+                *launch.args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=None,
                 env=dict(_WORKER_ENV),
                 start_new_session=True,  # the terminal's Ctrl-C goes to the runtime only
+                pass_fds=launch.pass_fds,
+                preexec_fn=launch.preexec,
             )
-        except OSError as exc:
-            shutil.rmtree(root, ignore_errors=True)
+        except (OSError, subprocess.SubprocessError) as exc:
+            await asyncio.to_thread(launch.cleanup)
             raise WorkerError(f"sandbox worker did not start ({key.python}): {exc}") from exc
+        finally:
+            launch.started()
         try:
             hello = (await asyncio.wait_for(_read_reply(process), startup_timeout)).header
         except (TimeoutError, WorkerError, ValueError) as exc:
             _kill(process)
             await process.wait()
-            shutil.rmtree(root, ignore_errors=True)
+            await asyncio.to_thread(launch.cleanup)
             raise WorkerError(f"sandbox worker did not start ({key.python}): {exc!r}") from exc
-        worker = cls(key, process, hello, root)
+        worker = cls(key, process, hello, launch)
         logger.debug(
             "sandbox worker started",
             extra={"pid": worker.pid, "python": key.python, "network": worker.network_mode},
@@ -128,7 +131,7 @@ class WorkerProcess:
         await self._remove_root()
 
     async def _remove_root(self) -> None:
-        await asyncio.to_thread(shutil.rmtree, self._root, True)
+        await asyncio.to_thread(self._launch.cleanup)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,17 @@
 """A warm sandbox worker: reads calls, forks a child per call, supervises it.
 
-Run as a script (``python -I -X utf8 worker_main.py [--root DIR] [--network]``) by the
-interpreter of the runtime or of a tool's virtual environment: it uses the standard
-library only and loads its siblings ``child.py``, ``isolation.py`` and ``wire.py`` by path, so nothing
-of agentbatch has to be installed where it runs.
+Run as a script (``python -I -X utf8 worker_main.py [--root DIR] [--network]
+[--sandboxed [--cgroup V,MEM_FD,PIDS_FD]]``) by the interpreter of the runtime or of a
+tool's virtual environment: it uses the standard library only and loads its siblings
+(``child.py``, ``spare.py``, ``isolation.py``, ``wire.py``, ``callgroup.py``,
+``../../net_guard.py``) by
+path, so nothing of agentbatch has to be installed where it runs.
+
+``--sandboxed``: the worker runs inside bubblewrap (see ``bwrap.py``), alone in its PID
+namespace with bubblewrap's init. Per call it then also sets the call cgroup's limits and
+moves the child into it, and afterwards kills every other process of the namespace and
+empties ``/tmp`` and ``/dev/shm``; a worker that cannot clean up asks to be retired
+(``"retire"`` in the response header) and the runtime replaces it.
 
 Protocol on the worker's stdin/stdout: see ``wire.py``. The worker first sends a hello
 (``{"hello": true, "network": mode, ...}``), then answers each request with one response.
@@ -22,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib.util
-import itertools
 import json
 import os
 import select
@@ -33,8 +40,8 @@ import time
 TYPE_CHECKING = False  # no `typing` at run time: see child.py
 
 
-def _load_sibling(name: str) -> ModuleType:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+def _load_sibling(name: str, relative: str = "") -> ModuleType:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), relative, f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"_agentbatch_sandbox_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -47,86 +54,42 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-    from agentbatch.tools.sandbox import child, isolation, wire
+    from agentbatch.tools.sandbox import callgroup, child, isolation, wire
+    from agentbatch.tools.sandbox.spare import Spare
 else:
     child = _load_sibling("child")
     isolation = _load_sibling("isolation")
     wire = _load_sibling("wire")
+    callgroup = _load_sibling("callgroup")
+    spare_module = _load_sibling("spare")
+    Spare = spare_module.Spare
 
+SHARED_DIRS = ("/tmp", "/dev/shm")  # emptied after each call in bubblewrap
 _RESULT_SLACK = 8192  # room for the JSON envelope around a value of max_output_bytes
-_call_numbers = itertools.count()
-
-
-class Spare:
-    """A forked child that waits for its request (see ``child.run_spare``)."""
-
-    __slots__ = ("out_r", "pid", "request_w", "res_r", "workdir")
-
-    def __init__(self, pid: int, request_w: int, out_r: int, res_r: int, workdir: str) -> None:
-        self.pid = pid
-        self.request_w = request_w
-        self.out_r = out_r
-        self.res_r = res_r
-        self.workdir = workdir
-
-    @classmethod
-    def fork(cls, root: str, devnull: int) -> Spare:
-        workdir = os.path.join(root, f"call-{next(_call_numbers)}")  # root is private
-        os.mkdir(workdir, 0o700)
-        request_r, request_w = os.pipe()
-        out_r, out_w = os.pipe()
-        res_r, res_w = os.pipe()
-        worker_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
-            child.run_spare(request_r, workdir, out_w, res_w, devnull, worker_pid)
-        for fd in (request_r, out_w, res_w):
-            os.close(fd)
-        os.set_blocking(out_r, False)
-        os.set_blocking(res_r, False)
-        return cls(pid, request_w, out_r, res_r, workdir)
-
-    def hand_over(self, body: memoryview) -> bool:
-        """Send the request; False when the spare is gone (killed while waiting)."""
-        try:
-            wire.write_all(self.request_w, body)
-        except BrokenPipeError:
-            return False
-        finally:
-            os.close(self.request_w)
-        return True
-
-    def finish(self) -> tuple[int, Any]:
-        """Kill what is left of the call's process group, reap, clean up."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)  # the child and anything it started
-        _, status, usage = os.wait4(self.pid, 0)
-        os.close(self.out_r)
-        os.close(self.res_r)
-        try:
-            os.rmdir(self.workdir)  # the usual case: the tool left nothing behind
-        except OSError:
-            import shutil
-
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        return status, usage
-
-    def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.request_w)  # the waiting child reads EOF and exits
-        self.finish()
 
 
 class Worker:
     """The worker's state: its spare child and the buffers that hold call data."""
 
-    def __init__(self, root: str, devnull: int) -> None:
+    def __init__(
+        self,
+        root: str,
+        devnull: int,
+        *,
+        sandboxed: bool = False,
+        group: callgroup.CallGroup | None = None,
+    ) -> None:
         self.root = root
         self.devnull = devnull
+        self.sandboxed = sandboxed
+        self.group = group
         self.request = wire.WipedBuffer()
         self.output = wire.WipedBuffer()
         self.result = wire.WipedBuffer()
-        self.spare: Spare | None = Spare.fork(root, devnull)
+        self.spare: Spare | None = self.fork()
+
+    def fork(self) -> Spare:
+        return Spare.fork(self.root, self.devnull, self.group)
 
     def run(self, limits: dict[str, Any], body: memoryview) -> dict[str, Any]:
         """Run one call; return the response header (the data stays in the buffers)."""
@@ -134,19 +97,28 @@ class Worker:
         timeout = float(limits["timeout_s"])
         self.output.reserve(cap + 1)
         self.result.reserve(cap + _RESULT_SLACK + 1)
+        before = (0, 0)
+        if self.group is not None:
+            try:
+                self.group.set_limits(int(limits["memory_mb"]), int(limits["max_processes"]))
+            except OSError as exc:
+                return {"error": f"sandbox could not set the call's limits ({exc})", "retire": True}
+            before = self.group.counters()
         started = time.monotonic()
-        spare, self.spare = self.spare or Spare.fork(self.root, self.devnull), None
+        spare, self.spare = self.spare or self.fork(), None
         if not spare.hand_over(body):
-            spare.finish()
-            spare = Spare.fork(self.root, self.devnull)
+            spare.finish(self.sandboxed)
+            spare = self.fork()
             if not spare.hand_over(body):
-                spare.finish()
+                spare.finish(self.sandboxed)
                 return {"error": "sandbox could not start the tool process"}
         try:
             problem = self._collect(spare, started + timeout, cap)
         finally:
-            status, usage = spare.finish()
+            status, usage, clean = spare.finish(self.sandboxed)
         header: dict[str, Any] = {"duration_s": time.monotonic() - started}
+        if self.sandboxed and not (clean and all(wipe_shared())):
+            header["retire"] = True  # leftovers: the runtime starts a fresh sandbox
         if problem == "timeout":
             header["error"] = f"tool timed out after {timeout:g} s"
         elif problem == "output":
@@ -156,6 +128,9 @@ class Worker:
             header["error"] = "tool wrote too much data on the result channel"
         elif not self.result.filled:
             header["error"] = _death(status, usage.ru_utime + usage.ru_stime, limits)
+            if self.group is not None:
+                after = self.group.counters()
+                header["error"] = callgroup.limit_message(before, after, limits) or header["error"]
         if "error" in header:
             self.result.wipe()
         return header
@@ -190,6 +165,11 @@ class Worker:
         self.request.wipe()
         self.output.wipe()
         self.result.wipe()
+
+
+def wipe_shared() -> list[bool]:
+    """Empty the directories every call of a sandboxed worker shares (whether each is)."""
+    return [callgroup.wipe(path, keep=True) for path in SHARED_DIRS if os.path.isdir(path)]
 
 
 def _drain(fd: int, buffer: wire.WipedBuffer, limit: int, poller: select.poll) -> bool:
@@ -243,7 +223,8 @@ def serve(worker: Worker, proto_in: int, proto_out: int) -> None:
         wire.write_all(proto_out, start, output, result)
         del output, result
         worker.wipe()
-        worker.spare = Spare.fork(worker.root, worker.devnull)  # while the runtime reads
+        if worker.spare is None:
+            worker.spare = worker.fork()  # while the runtime reads
 
 
 def main(argv: list[str]) -> int:
@@ -251,7 +232,24 @@ def main(argv: list[str]) -> int:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # stray prints in the worker must not corrupt the protocol
-    mode = "allowed" if "--network" in argv else isolation.isolate_network()
+    sandboxed = "--sandboxed" in argv
+    group = None
+    if sandboxed:
+        if os.getpid() > 3:  # the sweep after each call kills every other process it sees
+            raise SystemExit("--sandboxed needs a PID namespace of its own (bubblewrap)")
+        group = callgroup.from_argument(argv)
+        child.PROCESS_LIMIT_BY_RLIMIT = group is None or not group.limits_processes
+        if "--network" in argv:
+            allow = argv[argv.index("--allow-net") + 1] if "--allow-net" in argv else ""
+            isolation.guard_public_network(
+                _load_sibling("net_guard", "../.."), [a for a in allow.split(",") if a]
+            )
+            mode = "bwrap+network"
+        else:
+            isolation.block_network()
+            mode = "bwrap"
+    else:
+        mode = "allowed" if "--network" in argv else isolation.isolate_network()
     own_root = "--root" not in argv
     if own_root:
         import tempfile
@@ -260,9 +258,15 @@ def main(argv: list[str]) -> int:
     else:
         root = argv[argv.index("--root") + 1]
     child.prepare_worker()
-    worker = Worker(root, devnull)
+    worker = Worker(root, devnull, sandboxed=sandboxed, group=group)
     try:
-        hello = {"hello": True, "pid": os.getpid(), "network": mode, "python": sys.version}
+        hello = {
+            "hello": True,
+            "pid": os.getpid(),
+            "network": mode,
+            "python": sys.version,
+            "cgroup": 0 if group is None else group.version,
+        }
         wire.write_all(proto_out, wire.encode_header(hello))
         serve(worker, proto_in, proto_out)
     except OSError as exc:

@@ -1,0 +1,117 @@
+"""Requirements: only names and version specifiers, wheels only, one read-only environment
+per organisation; pip's errors never reach the tool's result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from agentbatch.errors import InvalidInput
+from tests.integration.test_sandbox import build_wheel
+from tests.security.conftest import ORG_A, ORG_B, World, tool_source
+
+HOSTILE_REQUIREMENTS = [
+    "./evil",
+    "/tmp/evil-1.0.tar.gz",
+    "../evil.whl",
+    "file:///tmp/evil",
+    "https://evil.example/evil-1.0.tar.gz",
+    "git+https://evil.example/evil.git",
+    "evil @ https://evil.example/evil.whl",
+    "evil @ file:///tmp/evil",
+    "--index-url=http://evil.example/simple",
+    "-e .",
+    "--pre evil",
+    "evil; python_version > '3'",
+    "evil --global-option=x",
+    "evil\n--extra-index-url=http://evil.example",
+]
+
+PLAIN = tool_source("plain", 'return "ran"')
+
+
+@pytest.mark.parametrize("requirement", HOSTILE_REQUIREMENTS)
+async def test_requirement_that_is_a_path_url_or_option_is_refused(
+    world: World, requirement: str
+) -> None:
+    with pytest.raises(InvalidInput, match="requirements: invalid requirement"):
+        await world.app.tools.create_tool(ORG_A, {"source": PLAIN, "requirements": [requirement]})
+
+
+async def test_requirement_refused_at_run_time_too(world: World, tmp_path: Path) -> None:
+    """A tool row that bypassed registration (an older version, a direct insert) still
+    never reaches pip with a path: the sandbox validates again, and nothing is built."""
+    marker = tmp_path / "built"
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "setup.py").write_text(f"open({str(marker)!r}, 'w').write('ran on the host')\n")
+    row = SimpleNamespace(
+        org_id=ORG_A,
+        name="plain",
+        source=PLAIN,
+        settings={"requirements": [str(evil)], "wants_agent_id": False},
+    )
+    result = await world.app.tool_executor.run_custom(row, "agent-x", {}, {})
+
+    assert not result.ok and "invalid requirement" in result.output
+    assert not marker.exists()
+
+
+async def test_pip_failure_text_does_not_reach_the_tool(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the index URL carries a credential; pip echoes such URLs in its errors
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://user:{world.secret}@127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    status, text = await world.call(ORG_A, PLAIN, requirements=["nosuchpkg-agentbatch==1.0"])
+
+    assert status == "Failed"
+    assert text.startswith("could not download wheels for nosuchpkg-agentbatch==1.0: ")
+    assert world.secret not in text and "127.0.0.1" not in text and "pip" not in text.split(":")[0]
+
+
+PLANT = tool_source(
+    "plant",
+    """
+import site, tinypkg_agentbatch
+site_packages = os.path.dirname(os.path.dirname(tinypkg_agentbatch.__file__))
+outcome = {"prefix": sys.prefix, "value": tinypkg_agentbatch.VALUE}
+for name, path, text in [
+    ("pth_hook", os.path.join(site_packages, "zz_hook.pth"), "import os; os.environ['HOOKED']='1'"),
+    ("package", tinypkg_agentbatch.__file__, "VALUE = 'planted'"),
+]:
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+        outcome[name] = "written"
+    except OSError as exc:
+        outcome[name] = type(exc).__name__
+outcome["hooked"] = os.environ.get("HOOKED")
+return json.dumps(outcome)
+""",
+)
+
+
+async def test_environments_are_per_organisation_and_read_only(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = build_wheel(tmp_path)
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheel.parent))  # a local, offline index
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    requirement = ["tinypkg-agentbatch==0.1"]
+
+    status_a, text_a = await world.call(ORG_A, PLANT, requirements=requirement)
+    status_b, text_b = await world.call(ORG_B, PLANT, requirements=requirement)
+    again_a, text_again = await world.call(ORG_A, PLANT, requirements=requirement)
+
+    assert (status_a, status_b, again_a) == ("OK", "OK", "OK"), (text_a, text_b)
+    of_a, of_b, later = json.loads(text_a), json.loads(text_b), json.loads(text_again)
+    assert of_a["pth_hook"] != "written" and of_a["package"] != "written"
+    assert of_a["prefix"] != of_b["prefix"]  # one environment per organisation
+    assert of_b["value"] == later["value"] == "from the tool venv"
+    assert of_b["hooked"] is None and later["hooked"] is None
