@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-local demo test test-all lint typecheck bench format clean
+.PHONY: install install-local demo test test-all chaos lint typecheck bench format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: install-local
 # pytest exits 5 when it collected no test; that must not fail a run
 test: install
 	$(BIN)/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+# two workers on PostgreSQL, killed and paused under load; see docs/reliability.md
+chaos: install
+	$(BIN)/pytest -m chaos tests/chaos -s -rs
 
 lint: install
 	$(BIN)/ruff check src tests
