@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentbatch.providers.scripted import ScriptedProvider
 from tests.chaos.expect import CLOSED_BATCH, TERMINAL_JOB, AgentFacts, Msg, Summary, summarise
 
 if TYPE_CHECKING:
@@ -172,14 +173,11 @@ def _check_batches(
 
 
 def open_at_scripted_provider(spool: Path) -> list[str]:
-    """Scripted batches neither cancelled nor run to their end (files of ingested batches
-    are removed by the runtime's cleanup; a cancelled one is marked ``canceled``)."""
-    out = []
-    for path in sorted(spool.glob("*.state.json")):
-        state = json.loads(path.read_text())
-        if not state.get("canceled") and int(state.get("polls_left", 0)) > 0:
-            out.append(path.name.removesuffix(".state.json"))
-    return out
+    """Scripted batches still running: neither cancelled nor polled to their end (ingested
+    ones are removed by the runtime's cleanup)."""
+    provider = ScriptedProvider(spool)
+    handles = sorted(p.name.removesuffix(".state.json") for p in spool.glob("*.state.json"))
+    return [h for h in handles if provider.is_open(h)]
 
 
 def _json(value: Any) -> Any:
