@@ -62,6 +62,10 @@ class Report:
             ("agents x steps", f"{s.agents} x {self.config['steps']}"),
             ("jobs", ", ".join(f"{k} {v}" for k, v in sorted(self.jobs.items()))),
             ("agents completed / cancelled", f"{s.agents_completed} / {s.agents_cancelled}"),
+            (
+                "cancelled runs by steps applied",
+                ", ".join(f"{k}: {n}" for k, n in sorted(s.cancelled_at_step.items())) or "-",
+            ),
             ("steps applied", s.steps_applied),
             ("agents with any failure", s.failed_agents),
         ]

@@ -125,34 +125,9 @@ def _call(message: Msg) -> tuple[str, str]:
 
 def judge(facts: AgentFacts, steps: int) -> Verdict:
     v = Verdict(facts.agent_id)
-    expected = expected_history(steps)
-    stops = boundaries(steps)
     msgs = sorted(facts.messages, key=lambda m: m.id)
-    pairs = [(m.kind, m.step) for m in msgs]
-    counts = Counter(pairs)
-    twice = sorted(p for p, n in counts.items() if n > 1)
-    if twice:
-        v.duplicated = True
-        v.problems.append(f"written more than once: {twice}")
-    unknown = sorted(p for p in counts if p not in set(expected))
-    if unknown:
-        v.inconsistent = True
-        v.problems.append(f"unexpected messages: {unknown}")
-    unique = list(dict.fromkeys(pairs))
-    if unique == expected[: len(unique)] and len(unique) in stops:
-        v.applied = stops[len(unique)]
-    else:
-        v.applied = len({s for k, s in unique if k == "tool"})
-        if not unknown:
-            v.inconsistent = True
-            v.problems.append(f"not a whole-step prefix of the expected history: {pairs}")
-    for m in msgs:
-        if m.kind == "assistant" and _call(m) != expected_call(m.step, steps):
-            v.inconsistent = True
-            v.problems.append(f"step {m.step} called {_call(m)}")
-        if m.kind == "tool" and m.is_error:
-            v.inconsistent = True
-            v.problems.append(f"step {m.step}: the tool failed")
+    _judge_history(v, msgs, steps)
+    _judge_calls(v, msgs, steps)
     _judge_memory(v, facts.memory, steps)
     _judge_run(v, facts, steps)
     if facts.late_messages or facts.memory_changed_after_cancel:
@@ -162,6 +137,53 @@ def judge(facts: AgentFacts, steps: int) -> Verdict:
             + (", a memory edit" if facts.memory_changed_after_cancel else "")
         )
     return v
+
+
+def _judge_history(v: Verdict, msgs: list[Msg], steps: int) -> None:
+    """Duplicates, steps past the last one, and whether the rest stops at a step boundary."""
+    expected = expected_history(steps)
+    known_pairs = set(expected)
+    pairs = [(m.kind, m.step) for m in msgs]
+    twice = sorted(p for p, n in Counter(pairs).items() if n > 1)
+    if twice:
+        v.duplicated = True
+        v.problems.append(f"written more than once: {twice}")
+    unique = list(dict.fromkeys(pairs))
+    beyond = [p for p in unique if p not in known_pairs and p[1] >= steps]
+    if beyond:
+        # the run's step counter only passes the job's max_steps when a step is re-applied
+        v.duplicated = True
+        v.problems.append(f"steps past the last one (a step applied again): {beyond}")
+    odd = [p for p in unique if p not in known_pairs and p[1] < steps]
+    if odd:
+        v.inconsistent = True
+        v.problems.append(f"unexpected messages: {odd}")
+    known = [p for p in unique if p in known_pairs]
+    stops = boundaries(steps)
+    if known == expected[: len(known)] and len(known) in stops:
+        v.applied = stops[len(known)]
+    else:
+        v.applied = len({s for k, s in known if k == "tool"})
+        v.inconsistent = True
+        v.problems.append(f"not a whole-step prefix of the expected history: {pairs}")
+
+
+def _judge_calls(v: Verdict, msgs: list[Msg], steps: int) -> None:
+    """Each step's tool call is the script's for that step; another step's call is a replay."""
+    script_calls = {expected_call(s, steps): s for s in range(steps)}
+    for m in msgs:
+        if m.kind == "tool" and m.is_error:
+            v.inconsistent = True
+            v.problems.append(f"step {m.step}: the tool failed")
+        if m.kind != "assistant" or _call(m) == expected_call(m.step, steps):
+            continue
+        replayed = script_calls.get(_call(m))
+        if replayed is not None:
+            v.duplicated = True
+            v.problems.append(f"step {m.step} replays step {replayed}'s answer")
+        else:
+            v.inconsistent = True
+            v.problems.append(f"step {m.step} called {_call(m)}")
 
 
 def _judge_memory(v: Verdict, memory: str, steps: int) -> None:
@@ -216,6 +238,7 @@ class Summary:
     inconsistent: int = 0
     after_cancel: int = 0
     failed_agents: int = 0  # agents with any failure (an agent may count in several kinds)
+    cancelled_at_step: dict[int, int] = field(default_factory=dict)  # steps applied -> agents
     # up to three examples per failure kind
     examples: dict[str, list[str]] = field(default_factory=dict)
 
@@ -223,7 +246,9 @@ class Summary:
         self.agents += 1
         self.steps_applied += v.applied
         self.agents_completed += run_status == "completed"
-        self.agents_cancelled += run_status == "cancelled"
+        if run_status == "cancelled":
+            self.agents_cancelled += 1
+            self.cancelled_at_step[v.applied] = self.cancelled_at_step.get(v.applied, 0) + 1
         self.lost += v.lost
         self.duplicated += v.duplicated
         self.stuck += v.stuck

@@ -78,7 +78,8 @@ class Run:
     rng: random.Random
     counts: ChaosCounts = field(default_factory=ChaosCounts)
     jobs: list[str] = field(default_factory=list)
-    cancel_at: dict[int, float] = field(default_factory=dict)  # job index -> deadline
+    # job index -> (from when a racy window may trigger its cancel, when it is cancelled anyway)
+    cancel_at: dict[int, tuple[float, float]] = field(default_factory=dict)
     cancel_tried: set[str] = field(default_factory=set)
     cancelled: dict[str, Cancelled] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -177,11 +178,12 @@ async def _chaos(run: Run, groups: list[list[str]], log: Any) -> None:
             index = len(run.jobs)
             run.jobs.append(await _create_job(run, groups[index]))
             if index in to_cancel:
-                # a random moment in the job's life, unless a racy window comes first
-                run.cancel_at[index] = now + rng.uniform(0.5, 12.0)
+                # a random moment in the job's life, or a racy window shortly before it
+                opens = now + rng.uniform(0.0, 5.0)
+                run.cancel_at[index] = (opens, opens + rng.uniform(0.5, 5.0))
         hot = await run.reader.hot()
         await _targeted(run, hot, now)
-        for index, deadline in run.cancel_at.items():
+        for index, (_opens, deadline) in run.cancel_at.items():
             job_id = run.jobs[index]
             if now >= deadline and job_id not in run.cancel_tried:
                 _cancel(run, job_id, targeted=False)
@@ -204,7 +206,8 @@ async def _chaos(run: Run, groups: list[list[str]], log: Any) -> None:
 
 async def _targeted(run: Run, hot: list[Any], now: float) -> None:
     cfg, rng, pool = run.cfg, run.rng, run.pool
-    to_cancel = {run.jobs[i] for i in run.cancel_at} - run.cancel_tried
+    to_cancel = {run.jobs[i] for i, (opens, _) in run.cancel_at.items() if now >= opens}
+    to_cancel -= run.cancel_tried
     for h in hot:
         if h.job_id in to_cancel and rng.random() < cfg.targeted_cancel_p:
             _cancel(run, h.job_id, targeted=True)

@@ -1,5 +1,6 @@
 """``python -m tests.chaos.run --agents 2000 --seed 1``: one chaos run, its table, exit 1 on
-any failure. ``--json FILE`` writes the full report."""
+any failure. The worker logs and ``report.json`` stay in ``--workdir`` (default: a new
+temporary folder); ``--keep-db`` keeps the database for inspection."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     report = asyncio.run(run_chaos(cfg, workdir, log=lambda s: print(s, flush=True)))
     print(report.table())
+    (workdir / "report.json").write_text(report.to_json())
     if args.json:
         args.json.write_text(report.to_json())
     return 0 if report.ok else 1

@@ -112,3 +112,17 @@ async def test_open_batches_at_the_scripted_provider_are_found(tmp_path: Path) -
     while not (await provider.poll(ended)).ended:
         pass
     assert open_at_scripted_provider(tmp_path) == [running]
+
+
+def test_a_step_applied_again_past_the_last_one_is_a_duplicate() -> None:
+    history = _msgs(expected_history(STEPS))
+    replay = Msg(100, "assistant", 3, history[-2].tool_calls)  # step 2's answer again
+    v = judge(_facts(messages=[*history, replay, Msg(101, "tool", 3)]), STEPS)
+    assert v.duplicated and not v.inconsistent, v.problems
+
+
+def test_a_wrong_tool_call_is_inconsistent() -> None:
+    history = _msgs(expected_history(STEPS))
+    history[1] = Msg(2, "assistant", 0, [{"name": "send_message", "arguments": "{}"}])
+    v = judge(_facts(messages=history), STEPS)
+    assert v.inconsistent and not v.duplicated
