@@ -73,7 +73,11 @@ class Report:
             rows += [
                 ("kill -9", f"{c.kills} ({c.targeted_kills} in a submission)"),
                 ("SIGSTOP past the lease", f"{c.pauses} ({c.targeted_pauses} targeted)"),
-                ("cancels", f"{c.cancels} ({c.targeted_cancels} targeted)"),
+                (
+                    "cancels",
+                    f"{c.cancels} ({c.targeted_cancels} targeted; "
+                    f"{c.cancels_too_late} came after the job ended)",
+                ),
             ]
         rows += [(name, n) for name, n in self.failures().items()]
         rows += [
@@ -112,10 +116,11 @@ def check(
         job_id, agent_id = run["job_id"], run["agent_id"]
         msgs = [m for m in by_agent.get(agent_id, []) if m["job_id"] == job_id]
         memory = final.memory.get(agent_id, "")
-        late, memory_moved = 0, False
+        late: tuple[tuple[str, int], ...] = ()
+        memory_moved = False
         if job_id in cancelled:
             snap = cancelled[job_id][1]
-            late = sum(m["id"] not in snap.message_ids for m in msgs)
+            late = tuple((m["kind"], m["step"]) for m in msgs if m["id"] not in snap.message_ids)
             memory_moved = snap.memory.get(agent_id, memory) != memory
         facts.append(
             AgentFacts(

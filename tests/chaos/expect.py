@@ -88,7 +88,7 @@ class AgentFacts:
     messages: list[Msg]
     memory: str
     # messages committed after the job's cancel (absent from the snapshot taken after it)
-    late_messages: int = 0
+    late_messages: tuple[tuple[str, int], ...] = ()  # (kind, step)
     memory_changed_after_cancel: bool = False
 
 
@@ -133,8 +133,8 @@ def judge(facts: AgentFacts, steps: int) -> Verdict:
     if facts.late_messages or facts.memory_changed_after_cancel:
         v.after_cancel = True
         v.problems.append(
-            f"written after the cancel: {facts.late_messages} message(s)"
-            + (", a memory edit" if facts.memory_changed_after_cancel else "")
+            f"written after the cancel (run {facts.run_status}): {list(facts.late_messages)}"
+            + (" and a memory edit" if facts.memory_changed_after_cancel else "")
         )
     return v
 

@@ -86,7 +86,10 @@ def test_an_unfinished_run_is_stuck() -> None:
 
 
 def test_writes_after_the_cancel_are_reported() -> None:
-    v = judge(_facts(7, "cancelled", job_cancelled=True, late_messages=3), STEPS)
+    v = judge(
+        _facts(7, "cancelled", job_cancelled=True, late_messages=(("assistant", 2), ("tool", 2))),
+        STEPS,
+    )
     assert v.after_cancel
     v = judge(_facts(7, "cancelled", job_cancelled=True, memory_changed_after_cancel=True), STEPS)
     assert v.after_cancel
