@@ -94,6 +94,20 @@ class Reader:
             )
         return [Hot(r["kind"], r["job_id"], r["lease_owner"]) for r in rows]
 
+    async def job_progress(self, job_ids: list[str], steps: int) -> dict[str, tuple[float, str]]:
+        """Job id -> (share of its steps applied, its status)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT r.job_id, sum(r.step) AS done, count(*) AS n, j.status
+                  FROM runs r JOIN batch_jobs j ON j.id = r.job_id
+                 WHERE r.job_id = ANY($1::text[])
+                 GROUP BY r.job_id, j.status
+                """,
+                job_ids,
+            )
+        return {r["job_id"]: (float(r["done"]) / (r["n"] * steps), r["status"]) for r in rows}
+
     async def job_statuses(self) -> dict[str, str]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch("SELECT id, status FROM batch_jobs")

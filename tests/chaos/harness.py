@@ -78,8 +78,9 @@ class Run:
     rng: random.Random
     counts: ChaosCounts = field(default_factory=ChaosCounts)
     jobs: list[str] = field(default_factory=list)
-    # job index -> (from when a racy window may trigger its cancel, when it is cancelled anyway)
-    cancel_at: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # job id -> (progress from which a racy window may trigger its cancel, progress at which
+    # it is cancelled anyway); progress is the share of the job's steps applied
+    cancel_plan: dict[str, tuple[float, float]] = field(default_factory=dict)
     cancel_tried: set[str] = field(default_factory=set)
     cancelled: dict[str, Cancelled] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -178,21 +179,24 @@ async def _chaos(run: Run, groups: list[list[str]], log: Any) -> None:
             index = len(run.jobs)
             run.jobs.append(await _create_job(run, groups[index]))
             if index in to_cancel:
-                # a random moment in the job's life, or a racy window shortly before it
-                opens = now + rng.uniform(0.0, 5.0)
-                run.cancel_at[index] = (opens, opens + rng.uniform(0.5, 5.0))
+                # a random point in the job's life, or a racy window shortly before it
+                at = rng.uniform(0.0, 0.85)
+                run.cancel_plan[run.jobs[index]] = (max(0.0, at - 0.2), at)
+        pending = [j for j in run.cancel_plan if j not in run.cancel_tried]
+        progress = await run.reader.job_progress(pending, cfg.steps) if pending else {}
+        ready = {j for j in pending if progress.get(j, (0.0, ""))[0] >= run.cancel_plan[j][0]}
         hot = await run.reader.hot()
-        await _targeted(run, hot, now)
-        for index, (_opens, deadline) in run.cancel_at.items():
-            job_id = run.jobs[index]
-            if now >= deadline and job_id not in run.cancel_tried:
+        await _targeted(run, hot, ready, now)
+        for job_id in pending:
+            done, status = progress.get(job_id, (0.0, ""))
+            if job_id not in run.cancel_tried and (
+                done >= run.cancel_plan[job_id][1] or status in TERMINAL_JOB
+            ):
                 _cancel(run, job_id, targeted=False)
         if now >= next_event:
             _random_event(run)
             next_event = now + rng.expovariate(1 / cfg.mean_event_s)
-        if len(run.jobs) == len(groups) and not run.cancel_at.keys() - {
-            i for i, j in enumerate(run.jobs) if j in run.cancel_tried
-        }:
+        if len(run.jobs) == len(groups) and not run.cancel_plan.keys() - run.cancel_tried:
             statuses = await run.reader.job_statuses()
             if all(statuses.get(j) in TERMINAL_JOB for j in run.jobs):
                 break
@@ -204,10 +208,8 @@ async def _chaos(run: Run, groups: list[list[str]], log: Any) -> None:
     await asyncio.gather(*run.tasks)
 
 
-async def _targeted(run: Run, hot: list[Any], now: float) -> None:
+async def _targeted(run: Run, hot: list[Any], to_cancel: set[str], now: float) -> None:
     cfg, rng, pool = run.cfg, run.rng, run.pool
-    to_cancel = {run.jobs[i] for i, (opens, _) in run.cancel_at.items() if now >= opens}
-    to_cancel -= run.cancel_tried
     for h in hot:
         if h.job_id in to_cancel and rng.random() < cfg.targeted_cancel_p:
             _cancel(run, h.job_id, targeted=True)
