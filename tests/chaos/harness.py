@@ -14,6 +14,7 @@ import contextlib
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,6 @@ class ChaosCounts:
 
 
 @dataclass
-class Cancelled:
-    done_at: Any  # when cancel_job returned (the cancel had committed)
-    snapshot: CancelSnapshot
-
-
-@dataclass
 class Run:
     cfg: ChaosConfig
     app: AgentBatch
@@ -82,7 +77,8 @@ class Run:
     # it is cancelled anyway); progress is the share of the job's steps applied
     cancel_plan: dict[str, tuple[float, float]] = field(default_factory=dict)
     cancel_tried: set[str] = field(default_factory=set)
-    cancelled: dict[str, Cancelled] = field(default_factory=dict)
+    # job id -> (when cancel_job returned, what the job held right after)
+    cancelled: dict[str, tuple[datetime, CancelSnapshot]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     next_targeted: float = 0.0
@@ -111,9 +107,7 @@ async def run_chaos(cfg: ChaosConfig, workdir: Path, log: Any = print) -> checks
         pool.stop()
         drain_s = time.monotonic() - chaos_start - chaos_s
         final = await reader.final_state()
-        report = checks.check(
-            final, cfg, {j: (c.done_at, c.snapshot) for j, c in run.cancelled.items()}, home
-        )
+        report = checks.check(final, cfg, run.cancelled, home)
         report.counts = run.counts
         report.notes += run.errors[:5]
         report.chaos_s, report.drain_s = chaos_s, drain_s
@@ -269,7 +263,7 @@ def _cancel(run: Run, job_id: str, *, targeted: bool) -> None:
             return
         done_at = utcnow()
         snapshot = await run.reader.cancel_snapshot(job_id)
-        run.cancelled[job_id] = Cancelled(done_at, snapshot)
+        run.cancelled[job_id] = (done_at, snapshot)
         run.counts.cancels += 1
         run.counts.targeted_cancels += targeted
 
