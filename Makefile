@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-local demo test test-security test-all lint typecheck bench format clean
+.PHONY: install install-local demo test test-security test-all chaos lint typecheck bench format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: install
 # tests/security: every tenant attack, end to end in the bubblewrap sandbox (also in `test`)
 test-security: install
 	$(BIN)/pytest -q -m security tests/security
+
+# two workers on PostgreSQL, killed and paused under load; see docs/reliability.md
+chaos: install
+	$(BIN)/pytest -m chaos tests/chaos -s -rs
 
 lint: install
 	$(BIN)/ruff check src tests

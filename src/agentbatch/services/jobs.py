@@ -259,8 +259,10 @@ class JobService:
         ask the providers to cancel the batches they have; the worker's cleanup pass
         follows each to its end and deletes its files."""
         now = self.clock()
-        async with self.db.write() as conn:
-            outcome = await store_jobs.cancel(conn, org_id, job_id, now)
+        # retried when it deadlocks with a worker's write (PostgreSQL picks one to abort)
+        outcome = await self.db.transact(
+            lambda conn: store_jobs.cancel(conn, org_id, job_id, now)
+        )
         if outcome is None:
             raise NotFound(f"job {job_id!r} not found")
         if isinstance(outcome, str):
