@@ -8,7 +8,9 @@ from collections.abc import Callable
 from agentbatch.errors import ConfigError, InvalidInput
 from agentbatch.providers.base import BatchProvider
 
-KNOWN_PROVIDERS = frozenset({"scripted", "anthropic", "openai", "openai-compatible", "local"})
+KNOWN_PROVIDERS = frozenset(
+    {"scripted", "anthropic", "openai", "openai-compatible", "local", "google"}
+)
 
 
 def _scripted() -> BatchProvider:
@@ -42,6 +44,12 @@ def _openai_compatible() -> BatchProvider:
     return OpenAICompatibleProvider(base_url=base_url, api_key=key)
 
 
+def _google() -> BatchProvider:
+    from agentbatch.providers.google import GoogleBatchProvider
+
+    return GoogleBatchProvider()
+
+
 def _local() -> BatchProvider:
     from agentbatch.providers.local import LocalProvider
 
@@ -54,6 +62,7 @@ _FACTORIES: dict[str, Callable[[], BatchProvider]] = {
     "openai": _openai,
     "openai-compatible": _openai_compatible,
     "local": _local,
+    "google": _google,
 }
 
 
