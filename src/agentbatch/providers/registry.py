@@ -9,7 +9,7 @@ from agentbatch.errors import ConfigError, InvalidInput
 from agentbatch.providers.base import BatchProvider
 
 KNOWN_PROVIDERS = frozenset(
-    {"scripted", "anthropic", "openai", "openai-compatible", "local", "google"}
+    {"scripted", "anthropic", "openai", "openai-compatible", "local", "google", "mistral", "openrouter"}
 )
 
 
@@ -50,6 +50,18 @@ def _google() -> BatchProvider:
     return GoogleBatchProvider()
 
 
+def _mistral() -> BatchProvider:
+    from agentbatch.providers.mistral_batch import MistralBatchProvider
+
+    return MistralBatchProvider()
+
+
+def _openrouter() -> BatchProvider:
+    from agentbatch.providers.openrouter_batch import OpenRouterBatchProvider
+
+    return OpenRouterBatchProvider()
+
+
 def _local() -> BatchProvider:
     from agentbatch.providers.local import LocalProvider
 
@@ -63,6 +75,8 @@ _FACTORIES: dict[str, Callable[[], BatchProvider]] = {
     "openai-compatible": _openai_compatible,
     "local": _local,
     "google": _google,
+    "mistral": _mistral,
+    "openrouter": _openrouter,
 }
 
 
