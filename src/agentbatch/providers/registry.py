@@ -9,7 +9,16 @@ from agentbatch.errors import ConfigError, InvalidInput
 from agentbatch.providers.base import BatchProvider
 
 KNOWN_PROVIDERS = frozenset(
-    {"scripted", "anthropic", "openai", "openai-compatible", "local", "google", "mistral", "openrouter"}
+    {
+        "scripted",
+        "anthropic",
+        "openai",
+        "openai-compatible",
+        "local",
+        "google",
+        "mistral",
+        "openrouter",
+    }
 )
 
 
