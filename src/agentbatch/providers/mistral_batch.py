@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import httpx2
 from mistralai.client import Mistral
@@ -39,7 +39,7 @@ from agentbatch.providers.openai_wire import encode_body, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-CHAT_PATH = "/v1/chat/completions"
+CHAT_PATH: Final = "/v1/chat/completions"
 ENDED = frozenset({"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"})
 _UNRUN = {"TIMEOUT_EXCEEDED": Outcome.EXPIRED, "CANCELLED": Outcome.CANCELED}
 _ID = re.compile(r"^[a-zA-Z0-9]{9}$")
@@ -157,7 +157,10 @@ class MistralBatchProvider(ProviderBase):
         try:
             if size <= self.inline_max_bytes:
                 job = await self.client.batch.jobs.create_async(
-                    endpoint=CHAT_PATH, model=model, requests=list(entries), metadata=metadata
+                    endpoint=CHAT_PATH,
+                    model=model,
+                    requests=list(entries),  # type: ignore[arg-type]
+                    metadata=metadata,
                 )
             else:
                 content = ("\n".join(lines) + "\n").encode()

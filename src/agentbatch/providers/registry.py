@@ -7,19 +7,14 @@ from collections.abc import Callable
 
 from agentbatch.errors import ConfigError, InvalidInput
 from agentbatch.providers.base import BatchProvider
+from agentbatch.providers.configured import BUILTIN, configured_services, make_provider
 
-KNOWN_PROVIDERS = frozenset(
-    {
-        "scripted",
-        "anthropic",
-        "openai",
-        "openai-compatible",
-        "local",
-        "google",
-        "mistral",
-        "openrouter",
-    }
-)
+KNOWN_PROVIDERS = BUILTIN
+
+
+def known_providers() -> frozenset[str]:
+    """Built-in prefixes and the OpenAI-format services of ``AGENTBATCH_PROVIDERS``."""
+    return BUILTIN | frozenset(configured_services())
 
 
 def _scripted() -> BatchProvider:
@@ -102,9 +97,12 @@ class ProviderRegistry:
         provider = self._providers.get(name)
         if provider is None:
             factory = _FACTORIES.get(name)
-            if factory is None:
+            service = configured_services().get(name) if factory is None else None
+            if factory is None and service is None:
                 raise InvalidInput(f"unknown provider {name!r}")
-            provider = self._providers[name] = factory()
+            provider = self._providers[name] = (
+                factory() if factory is not None else make_provider(service)  # type: ignore[arg-type]
+            )
         return provider
 
     async def aclose(self) -> None:
