@@ -336,6 +336,9 @@ def _openai_choice(body: dict[str, Any]) -> Any:
 
 
 def _mistral_ids(payload: dict[str, Any]) -> None:
+    """Mistral's own shape: 9-character call ids, usage without OpenAI's details."""
+    usage = payload["usage"]
+    payload["usage"] = {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     for choice in payload.get("choices") or ():
         for call in (choice.get("message") or {}).get("tool_calls") or ():
             call["id"] = "".join(secrets.choice(_ALNUM) for _ in range(9))

@@ -82,6 +82,7 @@ class OpenRouterEmulator:
         self.faults = faults if faults is not None else FaultPlan()
         self.chat = OpenAIEmulator(script, self.faults)
         self.batches: dict[str, Batch] = {}
+        self.deleted: dict[str, Batch] = {}  # what DELETE removed, for tests to inspect
         self.lock = self.chat.state.lock
         self.app = self._build()
 
@@ -257,7 +258,7 @@ class OpenRouterEmulator:
                     return _error(404, "Batch not found")
                 if batch.status not in ENDED:
                     return _error(409, "Batch is still in progress")
-                del self.batches[batch_id]
+                self.deleted[batch_id] = self.batches.pop(batch_id)
             return JSONResponse(
                 {"id": batch_id, "object": "batch", "deletion": {"openrouter": "deleted"}}
             )

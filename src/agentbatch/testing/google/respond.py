@@ -195,7 +195,8 @@ def response_parts(answer: ModelResponse, signer: Signer, thinking: bool) -> lis
 
 class PromptCache:
     """Implicit caching: the longest prefix (system instruction + tools, then contents one
-    by one) seen before, from ``CACHE_MIN_TOKENS`` tokens (4 characters a token)."""
+    by one, never the newest turn) seen before, from ``CACHE_MIN_TOKENS`` tokens (4
+    characters a token)."""
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
@@ -206,13 +207,14 @@ class PromptCache:
         seed = json.dumps([request.get("systemInstruction"), request.get("tools")], sort_keys=True)
         digest = hashlib.sha256(seed.encode())
         chars, best = len(seed), 0
-        for content in request.get("contents") or ():
+        contents = list(request.get("contents") or ())
+        for index, content in enumerate(contents):
             text = json.dumps(content, sort_keys=True)
             digest.update(text.encode())
             chars += len(text)
             key = digest.copy().hexdigest()
-            if key in self._seen:
+            if key in self._seen and index < len(contents) - 1:  # the newest turn is new input
                 best = chars
             self._seen.add(key)
-        tokens = min(best // 4, prompt_tokens)
+        tokens = min(best // 4, prompt_tokens - 1)
         return tokens if tokens >= CACHE_MIN_TOKENS else 0
