@@ -205,14 +205,14 @@ async def assert_completed(
 ) -> None:
     assert job["status"] == "completed" and job["runs"]["completed"] == len(ids)
     for i, agent_id in enumerate(ids):
-        # only the Responses API carries the agent id (prompt_cache_key) to the emulator
+        # only the OpenAI adapter carries the agent id (prompt_cache_key) to its emulator
         await assert_agent_history(
             app,
             job["id"],
             agent_id,
             f"fact-{i}",
             provider_of(model),
-            agent_reply=model in (RESPONSES,) or model.startswith("local/"),
+            agent_reply=not model.startswith(("google/", "mistral/", "openrouter/")),
         )
 
 
@@ -412,3 +412,43 @@ async def test_one_job_mixes_every_engine(ab: AgentBatch, servers: Servers) -> N
     assert len(handles & set(servers.mistral.jobs)) == 2
     assert len(handles & set(servers.openrouter.deleted)) == 2  # deleted once ingested
     assert len(handles & set(servers.anthropic.batches)) == 2
+
+
+async def test_a_configured_openai_format_service(
+    tmp_path: Path, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``AGENTBATCH_PROVIDERS`` adds a prefix with its own base URL, key variable, limits
+    and prices; its agents run through the OpenAI adapter and are priced from the file."""
+    toml = tmp_path / "providers.toml"
+    toml.write_text(
+        f"""
+[providers.acme]
+base_url = "{servers.urls["openai"]}/v1"
+api_key_env = "ACME_KEY"
+max_requests = 2
+
+[providers.acme.models."llama-70b"]
+input = 1.0
+output = 2.0
+context_window = 8192
+"""
+    )
+    monkeypatch.setenv("AGENTBATCH_PROVIDERS", str(toml))
+    monkeypatch.setenv("ACME_KEY", "k")
+    from agentbatch.pricing import context_window
+
+    assert context_window("acme/llama-70b") == 8192
+    servers.reset()
+    app = await AgentBatch.open(
+        f"sqlite+aiosqlite:///{tmp_path / 'acme.db'}", settings=fast_settings(), upgrade=True
+    )
+    try:
+        ids = await create_agents(app, ["acme/llama-70b"] * 3)
+        job = await drive(app, await start_job(app, ids))
+        await assert_completed(app, job, ids, "openai/x")
+        batches = await provider_batch_rows(app, job["id"])
+        assert sorted(b.request_count for b in batches) == [1, 1, 2, 2]  # max_requests = 2
+        assert {b.provider for b in batches} == {"acme"}
+        assert job["cost"]["usd"] > 0 and job["cost"]["unpriced_models"] == []
+    finally:
+        await app.close()
