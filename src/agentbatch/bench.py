@@ -41,7 +41,7 @@ class BenchConfig:
     agents: int = 1000
     steps: int = 3
     database_url: str | None = None
-    provider: str = "scripted"  # scripted | anthropic-emulator | openai-emulator
+    provider: str = "scripted"  # scripted | <name>-emulator (see bench_emulated.MODELS)
     chunk_size: int = 2000
     max_batch_requests: int = 10_000
 

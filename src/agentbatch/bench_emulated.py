@@ -1,5 +1,5 @@
 """The bench through a provider emulator: ``agentbatch bench --provider anthropic-emulator``
-(or ``openai-emulator``) runs the official SDK against an in-process emulator with instant
+(or ``openai-``, ``google-``, ``mistral-``, ``openrouter-emulator``) runs the official SDK against an in-process emulator with instant
 batches and no faults, answering the bench's steps from the same script the bench uses.
 
 The emulator shares the bench's process (a uvicorn thread), so the bench's wall time
@@ -20,6 +20,9 @@ from agentbatch.providers.base import BatchProvider
 MODELS = {
     "anthropic-emulator": "anthropic/claude-sonnet-4-5",
     "openai-emulator": "openai/gpt-4.1-mini",
+    "google-emulator": "google/gemini-2.5-flash",
+    "mistral-emulator": "mistral/mistral-small-latest",
+    "openrouter-emulator": "openrouter/openai/gpt-4o-mini",
 }
 BENCH_KEY = "bench"
 
@@ -47,6 +50,18 @@ def _serve(name: str, script: list[dict[str, Any]]) -> Any:
         from agentbatch.testing.anthropic import AnthropicEmulator
 
         return AnthropicEmulator(script).serve()
+    if name == "google-emulator":
+        from agentbatch.testing.google import GoogleEmulator
+
+        return GoogleEmulator(script).serve()
+    if name == "mistral-emulator":
+        from agentbatch.testing.mistral import MistralEmulator
+
+        return MistralEmulator(script).serve()
+    if name == "openrouter-emulator":
+        from agentbatch.testing.openrouter import OpenRouterEmulator
+
+        return OpenRouterEmulator(script).serve()
     from agentbatch.testing.openai import OpenAIEmulator
 
     return OpenAIEmulator(script).serve()
@@ -66,6 +81,18 @@ def emulated_provider(name: str, steps: int) -> tuple[BatchProvider, str, Stoppa
         from agentbatch.providers.anthropic import AnthropicBatchProvider
 
         provider = AnthropicBatchProvider(api_key=BENCH_KEY, base_url=server.url)
+    elif name == "google-emulator":
+        from agentbatch.providers.google import GoogleBatchProvider
+
+        provider = GoogleBatchProvider(api_key=BENCH_KEY, base_url=server.url)
+    elif name == "mistral-emulator":
+        from agentbatch.providers.mistral_batch import MistralBatchProvider
+
+        provider = MistralBatchProvider(api_key=BENCH_KEY, base_url=server.url)
+    elif name == "openrouter-emulator":
+        from agentbatch.providers.openrouter_batch import OpenRouterBatchProvider
+
+        provider = OpenRouterBatchProvider(api_key=BENCH_KEY, base_url=f"{server.url}/api/v1")
     else:
         from agentbatch.providers.openai_batch import OpenAIBatchProvider
 

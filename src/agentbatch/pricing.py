@@ -2,7 +2,8 @@
 
 Prices are USD per million tokens at list (non-batch) rates; ``AGENTBATCH_PRICES`` may
 name a JSON file ``{"provider/model": {"input": .., "output": .., "cache_read": ..,
-"cache_write": .., "batch_discount": 0.5}}`` that overrides or extends the table.
+"cache_write": .., "batch_discount": 0.5, "context_window": ..}}`` that overrides or
+extends the table; services from ``AGENTBATCH_PROVIDERS`` bring their own prices.
 Unknown models (scripted, local) cost nothing and are listed as unpriced."""
 
 from __future__ import annotations
@@ -31,7 +32,59 @@ DEFAULT_PRICES: dict[str, Price] = {
     "openai/gpt-4.1": Price(2.0, 8.0, 0.50, 2.0),
     "openai/gpt-4.1-mini": Price(0.40, 1.60, 0.10, 0.40),
     "openai/gpt-4o-mini": Price(0.15, 0.60, 0.075, 0.15),
+    "openai/o4-mini": Price(1.10, 4.40, 0.275, 1.10),
+    # Gemini: implicit caching bills cached input at 10%; nothing is billed for writing
+    "google/gemini-2.5-pro": Price(1.25, 10.0, 0.125, 0.0),
+    "google/gemini-2.5-flash": Price(0.30, 2.50, 0.03, 0.0),
+    "google/gemini-2.5-flash-lite": Price(0.10, 0.40, 0.01, 0.0),
+    "mistral/mistral-large-latest": Price(0.50, 1.50, 0.50, 0.0),
+    "mistral/mistral-medium-latest": Price(0.40, 2.00, 0.40, 0.0),
+    "mistral/mistral-small-latest": Price(0.10, 0.30, 0.10, 0.0),
+    "openrouter/openai/gpt-4o-mini": Price(0.15, 0.60, 0.075, 0.15),
+    "openrouter/google/gemini-2.5-flash": Price(0.30, 2.50, 0.03, 0.0),
 }
+
+# tokens a model reads at most (prompt + answer), as the providers publish them; the
+# AGENTBATCH_PRICES file and AGENTBATCH_PROVIDERS services may add ``context_window``
+CONTEXT_WINDOWS: dict[str, int] = {
+    "anthropic/claude-sonnet-4-5": 200_000,
+    "anthropic/claude-haiku-4-5": 200_000,
+    "anthropic/claude-opus-4-1": 200_000,
+    "openai/gpt-4.1": 1_047_576,
+    "openai/gpt-4.1-mini": 1_047_576,
+    "openai/gpt-4o-mini": 128_000,
+    "openai/o4-mini": 200_000,
+    "google/gemini-2.5-pro": 1_048_576,
+    "google/gemini-2.5-flash": 1_048_576,
+    "google/gemini-2.5-flash-lite": 1_048_576,
+    "mistral/mistral-large-latest": 262_144,
+    "mistral/mistral-medium-latest": 131_072,
+    "mistral/mistral-small-latest": 131_072,
+    "openrouter/openai/gpt-4o-mini": 128_000,
+    "openrouter/google/gemini-2.5-flash": 1_048_576,
+}
+
+
+def context_window(handle: str, path: str | None = None) -> int | None:
+    """The model's context window in tokens (None when unknown)."""
+    source = path or os.environ.get("AGENTBATCH_PRICES")
+    if source:
+        entry = json.loads(Path(source).read_text()).get(handle)
+        if isinstance(entry, dict) and isinstance(entry.get("context_window"), int):
+            return int(entry["context_window"])
+    provider, _, model = handle.partition("/")
+    service = _configured().get(provider)
+    if service is not None and model in service.models:
+        window = service.models[model].context_window
+        if window is not None:
+            return window
+    return CONTEXT_WINDOWS.get(handle)
+
+
+def _configured() -> dict[str, Any]:
+    from agentbatch.providers.configured import configured_services
+
+    return configured_services()
 
 
 class PriceTable:
@@ -41,6 +94,11 @@ class PriceTable:
     @classmethod
     def load(cls, path: str | None = None) -> PriceTable:
         prices = dict(DEFAULT_PRICES)
+        for name, service in _configured().items():
+            for model, entry in service.models.items():
+                prices[f"{name}/{model}"] = Price(
+                    entry.input, entry.output, entry.cache_read, 0.0, entry.batch_discount
+                )
         source = path or os.environ.get("AGENTBATCH_PRICES")
         if source:
             data = json.loads(Path(source).read_text())

@@ -118,7 +118,16 @@ def demo(n_agents: int, steps: int, model: str, database_url: str | None) -> Non
     "--provider",
     default="scripted",
     show_default=True,
-    type=click.Choice(["scripted", "anthropic-emulator", "openai-emulator"]),
+    type=click.Choice(
+        [
+            "scripted",
+            "anthropic-emulator",
+            "openai-emulator",
+            "google-emulator",
+            "mistral-emulator",
+            "openrouter-emulator",
+        ]
+    ),
 )
 @click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
 @click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
@@ -166,16 +175,23 @@ def bench(
 
 
 @cli.command("emulate")
-@click.argument("provider", type=click.Choice(["anthropic", "openai"]))
+@click.argument(
+    "provider", type=click.Choice(["anthropic", "openai", "google", "mistral", "openrouter"])
+)
 @click.option("--port", default=8765, show_default=True)
 @click.option("--script", "script_path", default=None, type=click.Path(exists=True, dir_okay=False))
 def emulate(provider: str, port: int, script_path: str | None) -> None:
     """Serve a protocol-faithful emulator of a provider's batch API on 127.0.0.1."""
-    if provider == "anthropic":
-        from agentbatch.testing.anthropic_emulator import main as serve
-    else:
-        from agentbatch.testing.openai_emulator import main as serve
-    serve(port, script_path)
+    import importlib
+
+    module = {
+        "anthropic": "agentbatch.testing.anthropic_emulator",
+        "openai": "agentbatch.testing.openai_emulator",
+        "google": "agentbatch.testing.google",
+        "mistral": "agentbatch.testing.mistral",
+        "openrouter": "agentbatch.testing.openrouter",
+    }[provider]
+    importlib.import_module(module).main(port, script_path)
 
 
 def main() -> None:

@@ -1,8 +1,11 @@
 """``openai/`` models through the OpenAI Batch API (official ``openai`` SDK).
 
 A submit writes the entries as JSONL to a temporary file (streamed, never one big
-string), uploads it (purpose ``batch``) and creates a ``/v1/chat/completions`` batch with
-the 24 h window; the handle is the batch id. Results are streamed line by line from the
+string), uploads it (purpose ``batch``) and creates a batch with the 24 h window; the handle
+is the batch id. Agents whose model settings say ``endpoint: responses`` go to
+``/v1/responses`` (see :mod:`agentbatch.providers.openai_responses`); a batch file holds one
+endpoint, so a submit that mixes both creates one batch per endpoint and its handle joins
+their ids with ``+`` (poll, results, cancel and cleanup act on each). Results are streamed line by line from the
 output and error files. A batch that ``failed`` as a whole (input-file validation) reports
 every request of its input file as errored with the batch's error. The SDK does not retry
 (``max_retries=0``): the runtime retries centrally from ``ProviderError.retryable``.
@@ -26,6 +29,12 @@ from agentbatch.domain.model_io import ItemResult, ModelRequest, Outcome
 from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
 from agentbatch.providers.anthropic.provider import ORPHAN_SKEW, check_base_url
 from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
+from agentbatch.providers.openai_responses import (
+    RESPONSES_PATH,
+    decode_response,
+    encode_responses_body,
+    wants_responses,
+)
 from agentbatch.providers.openai_wire import (
     CHAT_PATH,
     decode_completion,
@@ -52,7 +61,12 @@ def parse_result_line(record: Mapping[str, Any]) -> ItemResult | None:
         body = response.get("body") or {}
         if status == 200:
             try:
-                return ItemResult(custom_id, Outcome.SUCCEEDED, response=decode_completion(body))
+                decoded = (
+                    decode_response(body)
+                    if isinstance(body, Mapping) and body.get("object") == "response"
+                    else decode_completion(body)
+                )
+                return ItemResult(custom_id, Outcome.SUCCEEDED, response=decoded)
             except (ValueError, TypeError, AttributeError) as exc:
                 return ItemResult(custom_id, Outcome.ERRORED, error=f"unreadable completion: {exc}")
         error = body.get("error") if isinstance(body, Mapping) else None
@@ -103,6 +117,9 @@ class OpenAIBatchProvider(ProviderBase):
         self._client = AsyncOpenAI(api_key=key, base_url=url, max_retries=0, timeout=timeout)
 
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
+        if wants_responses(request):
+            body = encode_responses_body(request)
+            return {"custom_id": custom_id, "method": "POST", "url": RESPONSES_PATH, "body": body}
         body = encode_body(request, cache_key=True)
         return {"custom_id": custom_id, "method": "POST", "url": CHAT_PATH, "body": body}
 
@@ -117,6 +134,25 @@ class OpenAIBatchProvider(ProviderBase):
     ) -> str:
         if not entries:
             raise ProviderError("cannot submit an empty batch")
+        by_url: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            by_url.setdefault(str(entry.get("url") or CHAT_PATH), []).append(entry)
+        handles: list[str] = []
+        try:
+            for url, group in by_url.items():
+                handles.append(await self._submit_one(model, url, group, tag))
+        except ProviderError:
+            for handle in handles:  # the part already created must not run unrecorded
+                try:
+                    await self._cancel_one(handle)
+                except ProviderError as exc:
+                    logger.warning("could not cancel %s: %s", handle, exc)
+            raise
+        return "+".join(handles)
+
+    async def _submit_one(
+        self, model: str, endpoint: str, entries: Sequence[dict[str, Any]], tag: BatchTag | None
+    ) -> str:
         path = await asyncio.to_thread(_write_jsonl, entries)
         try:
             size = path.stat().st_size
@@ -134,7 +170,7 @@ class OpenAIBatchProvider(ProviderBase):
         try:
             batch = await self._client.batches.create(
                 input_file_id=uploaded.id,
-                endpoint="/v1/chat/completions",
+                endpoint=endpoint,  # type: ignore[arg-type]
                 completion_window="24h",
                 metadata={
                     "source": "agentbatch",
@@ -160,6 +196,20 @@ class OpenAIBatchProvider(ProviderBase):
             raise provider_error(exc, "batch retrieve") from exc
 
     async def poll(self, handle: str) -> PollResult:
+        polls = [await self._poll_one(h) for h in handle.split("+")]
+        if len(polls) == 1:
+            return polls[0]
+        counts: dict[str, int] = {}
+        for poll in polls:
+            for key, value in poll.counts.items():
+                counts[key] = counts.get(key, 0) + int(value or 0)
+        return PollResult(
+            ended=all(p.ended for p in polls),
+            status="+".join(p.status for p in polls),
+            counts=counts,
+        )
+
+    async def _poll_one(self, handle: str) -> PollResult:
         batch = await self._retrieve(handle)
         counts = batch.request_counts
         return PollResult(
@@ -169,6 +219,11 @@ class OpenAIBatchProvider(ProviderBase):
         )
 
     async def results(self, handle: str) -> AsyncIterator[ItemResult]:
+        for one in handle.split("+"):
+            async for result in self._results_one(one):
+                yield result
+
+    async def _results_one(self, handle: str) -> AsyncIterator[ItemResult]:
         batch = await self._retrieve(handle)
         if batch.status == "failed":
             async for result in self._failed_results(batch):
@@ -226,6 +281,10 @@ class OpenAIBatchProvider(ProviderBase):
             raise provider_error(exc, f"file download ({file_id})") from exc
 
     async def cancel(self, handle: str) -> None:
+        for one in handle.split("+"):
+            await self._cancel_one(one)
+
+    async def _cancel_one(self, handle: str) -> None:
         try:
             await self._client.batches.cancel(handle)
         except openai.NotFoundError as exc:
@@ -254,6 +313,10 @@ class OpenAIBatchProvider(ProviderBase):
 
     async def cleanup(self, handle: str) -> None:
         """Delete the batch's input, output and error files (missing ones are fine)."""
+        for one in handle.split("+"):
+            await self._cleanup_one(one)
+
+    async def _cleanup_one(self, handle: str) -> None:
         try:
             batch = await self._retrieve(handle)
         except UnknownBatch:

@@ -7,8 +7,14 @@ from collections.abc import Callable
 
 from agentbatch.errors import ConfigError, InvalidInput
 from agentbatch.providers.base import BatchProvider
+from agentbatch.providers.configured import BUILTIN, configured_services, make_provider
 
-KNOWN_PROVIDERS = frozenset({"scripted", "anthropic", "openai", "openai-compatible", "local"})
+KNOWN_PROVIDERS = BUILTIN
+
+
+def known_providers() -> frozenset[str]:
+    """Built-in prefixes and the OpenAI-format services of ``AGENTBATCH_PROVIDERS``."""
+    return BUILTIN | frozenset(configured_services())
 
 
 def _scripted() -> BatchProvider:
@@ -42,6 +48,24 @@ def _openai_compatible() -> BatchProvider:
     return OpenAICompatibleProvider(base_url=base_url, api_key=key)
 
 
+def _google() -> BatchProvider:
+    from agentbatch.providers.google import GoogleBatchProvider
+
+    return GoogleBatchProvider()
+
+
+def _mistral() -> BatchProvider:
+    from agentbatch.providers.mistral_batch import MistralBatchProvider
+
+    return MistralBatchProvider()
+
+
+def _openrouter() -> BatchProvider:
+    from agentbatch.providers.openrouter_batch import OpenRouterBatchProvider
+
+    return OpenRouterBatchProvider()
+
+
 def _local() -> BatchProvider:
     from agentbatch.providers.local import LocalProvider
 
@@ -54,6 +78,9 @@ _FACTORIES: dict[str, Callable[[], BatchProvider]] = {
     "openai": _openai,
     "openai-compatible": _openai_compatible,
     "local": _local,
+    "google": _google,
+    "mistral": _mistral,
+    "openrouter": _openrouter,
 }
 
 
@@ -70,9 +97,12 @@ class ProviderRegistry:
         provider = self._providers.get(name)
         if provider is None:
             factory = _FACTORIES.get(name)
-            if factory is None:
+            service = configured_services().get(name) if factory is None else None
+            if factory is None and service is None:
                 raise InvalidInput(f"unknown provider {name!r}")
-            provider = self._providers[name] = factory()
+            provider = self._providers[name] = (
+                factory() if factory is not None else make_provider(service)  # type: ignore[arg-type]
+            )
         return provider
 
     async def aclose(self) -> None:

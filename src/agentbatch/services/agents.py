@@ -10,7 +10,7 @@ from agentbatch.domain.agents import split_handle
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, iso, new_id, utcnow
-from agentbatch.providers.registry import KNOWN_PROVIDERS
+from agentbatch.providers.registry import known_providers
 from agentbatch.schemas import AgentCreate, BlockCreate, BlockUpdate
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
@@ -62,6 +62,9 @@ def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
     }
 
 
+_ENDPOINTS = frozenset({("openai", "chat"), ("openai", "responses")})
+
+
 class AgentService:
     def __init__(self, db: Database, clock: Clock = utcnow) -> None:
         self.db = db
@@ -72,10 +75,17 @@ class AgentService:
     async def create_agent(self, org_id: str, data: AgentCreate | dict[str, Any]) -> dict[str, Any]:
         spec: AgentCreate = parse_model(AgentCreate, data)
         provider, _ = split_handle(spec.model)
-        if provider not in KNOWN_PROVIDERS:
+        known = known_providers()
+        if provider not in known:
             raise InvalidInput(
                 f"unknown provider {provider!r} in model {spec.model!r}; "
-                f"known: {', '.join(sorted(KNOWN_PROVIDERS))}"
+                f"known: {', '.join(sorted(known))}"
+            )
+        endpoint = spec.model_settings.get("endpoint")
+        if endpoint is not None and (provider, endpoint) not in _ENDPOINTS:
+            raise InvalidInput(
+                f"model_settings.endpoint {endpoint!r} is not available for {provider}/ models "
+                "(openai/ models take 'chat' or 'responses')"
             )
         now = self.clock()
         async with self.db.write() as conn:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -45,6 +46,15 @@ class FaultPlan:
     item_outcomes: dict[str, str] = field(default_factory=dict)
     content_outcomes: list[ContentFault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def replace(self, data: dict[str, Any]) -> None:
+        """Replace the settings in place from their JSON form (``PUT /_emulator/faults``)."""
+        with self._lock:
+            self.http = [HttpFault(**f) for f in data.get("http", [])]
+            self.delay_s = float(data.get("delay_s", 0.0))
+            self.polls_in_progress = int(data.get("polls_in_progress", 0))
+            self.item_outcomes = dict(data.get("item_outcomes", {}))
+            self.content_outcomes = [ContentFault(**f) for f in data.get("content_outcomes", [])]
 
     def take_http_fault(self, method: str, path: str) -> HttpFault | None:
         with self._lock:

@@ -14,8 +14,9 @@ History rules the API enforces, and how they are met:
   an ``is_error`` result; a result without its call becomes a text block;
 - ``tool_use`` ids stay the provider's own, verbatim (characters outside ``[A-Za-z0-9_-]``
   and repeats are rewritten consistently);
-- reasoning is replayed only with its signature (the API verifies it); unsigned reasoning
-  is dropped;
+- reasoning is replayed only with its own (plain) signature (the API verifies it);
+  unsigned reasoning, and reasoning signed by another provider (a replay envelope, see
+  :mod:`agentbatch.domain.replay`), is dropped;
 - arguments that are not a JSON object are sent as ``{"INVALID_JSON": "<text>"}``;
 - ``metadata.user_id`` is the agent's id (opaque; lets the provider attribute requests);
 - blank text is never sent; tools used in the history stay declared (the API refuses
@@ -32,6 +33,7 @@ from typing import Any
 
 from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.model_io import ModelRequest
+from agentbatch.domain.replay import plain_signature
 
 CACHE_1H = {"type": "ephemeral", "ttl": "1h"}
 OPENING = "(earlier messages omitted)"
@@ -147,10 +149,9 @@ def _assistant_blocks(
     blocks: list[Block] = []
     if not (msg.content and msg.content.strip()) and not msg.tool_calls:
         return [], {}  # nothing to replay (reasoning alone is not a turn)
-    if msg.reasoning and msg.reasoning_signature and not merge:
-        blocks.append(
-            {"type": "thinking", "thinking": msg.reasoning, "signature": msg.reasoning_signature}
-        )
+    signature = plain_signature(msg.reasoning_signature)
+    if msg.reasoning and signature and not merge:
+        blocks.append({"type": "thinking", "thinking": msg.reasoning, "signature": signature})
     blocks.extend(_text_block(msg.content))
     ids: dict[str, str] = {}
     for call in msg.tool_calls:

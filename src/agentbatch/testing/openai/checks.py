@@ -125,6 +125,8 @@ def _check_envelope(
         return _missing("body.model", line)
     if endpoint == "/v1/chat/completions" and "messages" not in body:
         return _missing("body.messages", line)
+    if endpoint == "/v1/responses" and "input" not in body:
+        return _missing("body.input", line)
     return None
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -32,9 +33,11 @@ from agentbatch.testing.openai.objects import (
     output_line,
     unanswered_line,
 )
+from agentbatch.testing.openai.responses import Sealer, check_responses_body, response_body
 
 CHAT_ENDPOINT = "/v1/chat/completions"
-NOT_CHAT = "This emulator answers only /v1/chat/completions requests."
+RESPONSES_ENDPOINT = "/v1/responses"
+NOT_CHAT = "This emulator answers only /v1/chat/completions and /v1/responses requests."
 ENDED = ("completed", "failed", "expired", "cancelled")
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
 _UNANSWERED = {"expired": "batch_expired", "canceled": "batch_cancelled"}
@@ -68,6 +71,7 @@ class EmulatorState:
         self.lock = threading.RLock()
         self._attempts: dict[tuple[str, int], int] = defaultdict(int)
         self._prefixes: set[str] = set()
+        self.sealer = Sealer(secrets.token_bytes(16))
         self.chat_calls = 0
         self.chat_in_flight = 0
         self.max_chat_in_flight = 0
@@ -152,6 +156,8 @@ class EmulatorState:
             result: Answer = (400, error_body(400, NOT_CHAT, param="url"))
             if batch.endpoint == CHAT_ENDPOINT:
                 result = self.respond(item.body, item.custom_id)
+            elif batch.endpoint == RESPONSES_ENDPOINT:
+                result = self.respond_responses(item.body, item.custom_id)
             if isinstance(result, str):
                 batch.error_lines.append(unanswered_line(item.custom_id, result))
                 batch.failed += 1
@@ -162,10 +168,15 @@ class EmulatorState:
                 batch.output_lines.append(line)
                 batch.completed += 1
                 usage = body["usage"]
-                cached = usage["prompt_tokens_details"]["cached_tokens"]
-                batch.usage["input"] += usage["prompt_tokens"]
+                if "prompt_tokens" in usage:  # a chat completion
+                    cached = usage["prompt_tokens_details"]["cached_tokens"]
+                    batch.usage["input"] += usage["prompt_tokens"]
+                    batch.usage["output"] += usage["completion_tokens"]
+                else:  # a response
+                    cached = usage["input_tokens_details"]["cached_tokens"]
+                    batch.usage["input"] += usage["input_tokens"]
+                    batch.usage["output"] += usage["output_tokens"]
                 batch.usage["cached"] += cached
-                batch.usage["output"] += usage["completion_tokens"]
             else:
                 batch.error_lines.append(line)
                 batch.failed += 1
@@ -234,6 +245,69 @@ class EmulatorState:
                 created=self.now(),
                 prompt_tokens=prompt_tokens,
                 cached_tokens=self._cached_tokens(body, prompt_tokens),
+            )
+
+    def respond_responses(self, body: dict[str, Any], custom_id: str) -> Answer:
+        """Answer one ``/v1/responses`` request (see :mod:`agentbatch.testing.openai.responses`)."""
+        with self.lock:
+            try:
+                items = check_responses_body(body, self.sealer)
+            except BadRequest as exc:
+                return 400, error_body(400, exc.message, param=exc.param, code=exc.code)
+            users = [i for i in items if i.get("role") == "user"]
+            last = items[-1]
+            last_text = last.get("output") if "output" in last else last.get("content")
+            forced = self.faults.take_item_outcome(custom_id, _text(last_text))
+            if forced == "errored":
+                return 500, error_body(500, SERVER_ERROR)
+            if forced in _UNANSWERED:
+                return _UNANSWERED[forced]
+            # a model turn starts with its first item after a user message
+            step = sum(
+                1
+                for prev, item in zip([{}, *items], items, strict=False)
+                if prev.get("role") == "user"
+                and (
+                    item.get("type") in ("reasoning", "function_call")
+                    or item.get("role") == "assistant"
+                )
+            )
+            key = str(body.get("prompt_cache_key") or "")
+            attempt = 1
+            if key:
+                self._attempts[(key, step)] += 1
+                attempt = self._attempts[(key, step)]
+            prompt_chars = len(json.dumps(items)) + len(str(body.get("instructions") or ""))
+            prompt_chars += len(json.dumps(body.get("tools") or []))
+            scripted = answer(
+                self.script,
+                step=step,
+                attempt=attempt,
+                call_id_prefix=new_id("call_", 20),
+                agent_id=key,
+                latest_input=_text(users[-1].get("content")) if users else "",
+                prompt_chars=prompt_chars,
+                model=str(body["model"]),
+            )
+            if scripted.outcome == Outcome.ERRORED or scripted.response is None:
+                return 500, error_body(500, scripted.error or SERVER_ERROR)
+            if scripted.outcome != Outcome.SUCCEEDED:
+                return _UNANSWERED[scripted.outcome.value]
+            prompt_tokens = max(1, prompt_chars // 4)
+            as_chat = {
+                "model": body["model"],
+                "tools": body.get("tools"),
+                "messages": [{"role": "system", "content": body.get("instructions")}, *items],
+            }
+            encrypted = "reasoning.encrypted_content" in (body.get("include") or [])
+            return 200, response_body(
+                scripted.response,
+                model=str(body["model"]),
+                created=self.now(),
+                input_tokens=prompt_tokens,
+                cached_tokens=self._cached_tokens(as_chat, prompt_tokens),
+                sealer=self.sealer,
+                encrypted=encrypted,
             )
 
     def _cached_tokens(self, body: dict[str, Any], prompt_tokens: int) -> int:

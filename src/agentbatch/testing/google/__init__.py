@@ -1,0 +1,5 @@
+"""Emulator of Gemini Batch Mode and the Files API, for tests and demos."""
+
+from agentbatch.testing.google.app import GoogleEmulator, main
+
+__all__ = ["GoogleEmulator", "main"]
