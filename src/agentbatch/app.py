@@ -21,6 +21,7 @@ from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.tool_exec import ToolExecutor
 from agentbatch.runtime.worker import JobHook, Worker
+from agentbatch.services.agent_files import AgentFileService
 from agentbatch.services.agents import AgentService
 from agentbatch.services.jobs import JobService
 from agentbatch.services.tools import ToolService
@@ -78,6 +79,7 @@ class AgentBatch:
         self.clock = clock
         self.tool_executor = tools or ToolExecutor(size=self.settings.tool_concurrency)
         self.agents = AgentService(db, clock)
+        self.agent_files = AgentFileService(db, clock)
         self.tools = ToolService(db, clock)
         self.jobs = JobService(
             db, self.registry, max_attempts=self.settings.max_attempts, clock=clock

@@ -5,7 +5,7 @@ the store (tools exist, blocks exist, rules name the agent's own tools)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -42,6 +42,9 @@ class AgentCreate(_Strict):
     tool_rules: list[dict[str, Any]] = Field(default_factory=list)
     message_buffer_autoclear: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=1000
+    )
 
     @field_validator("model")
     @classmethod
