@@ -126,7 +126,11 @@ def _msg(mid: int, role: str, text: str | None, at: str, **extra: Any) -> dict[s
 
 
 def _call(cid: str, name: str, **args: Any) -> dict[str, Any]:
-    return {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+    return {
+        "id": cid,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(args)},
+    }
 
 
 def _ret(cid: str, text: str, status: str = "success") -> dict[str, Any]:
@@ -147,8 +151,11 @@ def history() -> list[dict[str, Any]]:
     """ada's history: an old exchange out of context, then a window with a step of two
     parallel tool calls (one failing), a heartbeat, and a reply through send_message."""
     heartbeat = json.dumps(
-        {"type": "heartbeat", "reason": "[This is an automated system message hidden from the "
-         "user] Function called using request_heartbeat=true, returning control"}
+        {
+            "type": "heartbeat",
+            "reason": "[This is an automated system message hidden from the "
+            "user] Function called using request_heartbeat=true, returning control",
+        }
     )
     return [
         _msg(0, "system", "You are Ada. (compiled with memory)", "00:00"),
@@ -161,13 +168,22 @@ def history() -> list[dict[str, Any]]:
             None,
             "01:01",
             content=[
-                {"type": "reasoning", "is_native": True, "reasoning": "Two things to do.",
-                 "signature": "sig-1"},
+                {
+                    "type": "reasoning",
+                    "is_native": True,
+                    "reasoning": "Two things to do.",
+                    "signature": "sig-1",
+                },
                 {"type": "text", "text": "Saving both.", "signature": None},
             ],
             tool_calls=[
-                _call("call_a", "core_memory_append", label="human", content="drinks green tea",
-                      request_heartbeat=True),
+                _call(
+                    "call_a",
+                    "core_memory_append",
+                    label="human",
+                    content="drinks green tea",
+                    request_heartbeat=True,
+                ),
                 _call("call_b", "word_count", text="count my words", request_heartbeat=True),
             ],
         ),
@@ -191,8 +207,11 @@ def history() -> list[dict[str, Any]]:
             "assistant",
             None,
             "01:04",
-            tool_calls=[_call("call_c", "send_message", message="Noted: green tea.",
-                              request_heartbeat=False)],
+            tool_calls=[
+                _call(
+                    "call_c", "send_message", message="Noted: green tea.", request_heartbeat=False
+                )
+            ],
         ),
         _msg(
             8,
@@ -226,15 +245,33 @@ BOB_RULES = [
     {"tool_name": "word_count", "type": "run_first", "prompt_template": None, "args": None},
     {"tool_name": "send_message", "type": "exit_loop", "prompt_template": None},
     {"tool_name": "core_memory_append", "type": "continue_loop", "prompt_template": None},
-    {"tool_name": "word_count", "type": "constrain_child_tools", "prompt_template": None,
-     "children": ["shout", "core_memory_append"], "child_arg_nodes": None},
-    {"tool_name": "shout", "type": "conditional", "prompt_template": None,
-     "default_child": "send_message", "child_output_mapping": {"HI": "core_memory_append"},
-     "require_output_mapping": False},
-    {"tool_name": "word_count", "type": "parent_last_tool", "prompt_template": None,
-     "children": ["shout"]},
-    {"tool_name": "shout", "type": "max_count_per_step", "prompt_template": None,
-     "max_count_limit": 2},
+    {
+        "tool_name": "word_count",
+        "type": "constrain_child_tools",
+        "prompt_template": None,
+        "children": ["shout", "core_memory_append"],
+        "child_arg_nodes": None,
+    },
+    {
+        "tool_name": "shout",
+        "type": "conditional",
+        "prompt_template": None,
+        "default_child": "send_message",
+        "child_output_mapping": {"HI": "core_memory_append"},
+        "require_output_mapping": False,
+    },
+    {
+        "tool_name": "word_count",
+        "type": "parent_last_tool",
+        "prompt_template": None,
+        "children": ["shout"],
+    },
+    {
+        "tool_name": "shout",
+        "type": "max_count_per_step",
+        "prompt_template": None,
+        "max_count_limit": 2,
+    },
     {"tool_name": "core_memory_append", "type": "required_before_exit", "prompt_template": None},
 ]
 
@@ -251,8 +288,12 @@ def agent_file(handle: str = "openai/gpt-4.1-mini") -> dict[str, Any]:
         "block_ids": ["block-0", "block-2"],
         "tool_rules": [
             {"tool_name": "send_message", "type": "exit_loop", "prompt_template": None},
-            {"tool_name": "word_count", "type": "max_count_per_step", "prompt_template": None,
-             "max_count_limit": 3},
+            {
+                "tool_name": "word_count",
+                "type": "max_count_per_step",
+                "prompt_template": None,
+                "max_count_limit": 3,
+            },
         ],
         "tags": ["letta", "tea"],
         "system": "You are Ada, a helpful assistant with memory.",

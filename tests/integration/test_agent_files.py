@@ -53,9 +53,7 @@ def content(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "tools": [_tool(tools_by_id[t]) for t in a["tool_ids"]],
                 "rules": [{k: v for k, v in r.items() if v is not None} for r in a["tool_rules"]],
                 "messages": [
-                    _message(m, m["id"] in window)
-                    for m in a["messages"]
-                    if m["id"] != window[0]
+                    _message(m, m["id"] in window) for m in a["messages"] if m["id"] != window[0]
                 ],
             }
         )
@@ -94,7 +92,7 @@ async def test_import_then_export_gives_the_same_content(app: AgentBatch) -> Non
     assert report["shared_blocks"] == 1 and report["blocks"] == 3
     assert report["tools"] == {"created": ["word_count", "shout"], "reused": []}
     ada, bob = [await app.agents.get_agent(app.org_id, a["id"]) for a in report["agents"]]
-    team = [b for b in ada["blocks"] if b["label"] == "team"][0]
+    team = next(b for b in ada["blocks"] if b["label"] == "team")
     assert team["id"] in {b["id"] for b in bob["blocks"]}  # one shared row, not two copies
     assert len(bob["tool_rules"]) == 8  # every kind Letta and agentbatch share
 
@@ -151,8 +149,11 @@ async def test_an_imported_agent_runs_a_job_with_its_memory_and_history(
     assert "ada: model openai/gpt-4.1-mini -> scripted/letta-import (--model)" in report["mapped"]
     ada = report["agents"][0]["id"]
     script = [
-        {"tool": "core_memory_append", "args": {"label": "team", "content": "ada was here"},
-         "heartbeat": True},
+        {
+            "tool": "core_memory_append",
+            "args": {"label": "team", "content": "ada was here"},
+            "heartbeat": True,
+        },
         {"tool": "send_message", "args": {"message": "Done."}, "heartbeat": False},
     ]
     job = await run_job(app, [ada], script=script, messages="What do I drink?", max_steps=4)
@@ -184,7 +185,7 @@ async def test_an_imported_agent_runs_a_job_with_its_memory_and_history(
     }
     # the shared block's edit is seen by the other imported agent
     bob = await app.agents.get_agent(app.org_id, report["agents"][1]["id"])
-    team = [b for b in bob["blocks"] if b["label"] == "team"][0]
+    team = next(b for b in bob["blocks"] if b["label"] == "team")
     assert team["value"] == "Shared notes:\nada was here"
 
 
@@ -236,7 +237,7 @@ async def test_what_cannot_be_mapped_is_reported_and_strict_refuses_it(app: Agen
         (lambda d: d.pop("agents"), "agents: Field required"),
         (
             lambda d: d["agents"][1]["tool_rules"][3].pop("children"),
-            "agents[1].tool_rules[3].constrain_child_tools.children: Field required",
+            "agents[1].tool_rules[3].children: Field required",
         ),
         (
             lambda d: d["agents"][0]["messages"][4]["tool_calls"][0]["function"].pop("name"),
@@ -300,10 +301,13 @@ async def test_our_agents_survive_export_and_import(app: AgentBatch) -> None:
         message_buffer_autoclear=False,
     )
     script = [
-        {"tool_calls": [
-            {"tool": "core_memory_append", "args": {"label": "human", "content": "{input}"}},
-            {"tool": "core_memory_append", "args": {"label": "team", "content": "{agent_id}"}},
-        ], "reasoning": "two notes"},
+        {
+            "tool_calls": [
+                {"tool": "core_memory_append", "args": {"label": "human", "content": "{input}"}},
+                {"tool": "core_memory_append", "args": {"label": "team", "content": "{agent_id}"}},
+            ],
+            "reasoning": "two notes",
+        },
         {"tool": "send_message", "args": {"message": "ok"}, "heartbeat": False},
     ]
     job = await run_job(app, ids, script=script, messages="tea", max_steps=3)

@@ -17,11 +17,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from agentbatch import __version__
+from agentbatch.api import letta
 from agentbatch.api.deps import AuthMode
 from agentbatch.api.errors import install_error_handlers
 from agentbatch.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from agentbatch.api.models import Health
-from agentbatch.api import letta
 from agentbatch.api.routes import agent_files, agents, jobs, tools
 from agentbatch.app import DEFAULT_ORG, AgentBatch
 from agentbatch.config import RuntimeSettings

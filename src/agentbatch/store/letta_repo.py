@@ -41,13 +41,9 @@ async def list_jobs(
             continue
         at = ref.created_at
         if later:
-            query = query.where(
-                or_(key[0] > at, and_(key[0] == at, key[1] > cursor))
-            )
+            query = query.where(or_(key[0] > at, and_(key[0] == at, key[1] > cursor)))
         else:
-            query = query.where(
-                or_(key[0] < at, and_(key[0] == at, key[1] < cursor))
-            )
+            query = query.where(or_(key[0] < at, and_(key[0] == at, key[1] < cursor)))
     return list((await conn.execute(query)).all())
 
 

@@ -4,6 +4,7 @@ blocks by label, shared blocks, and Python tools."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -24,9 +25,9 @@ from agentbatch.services.letta_api import LettaService
 router = APIRouter(responses=ERROR_RESPONSES)
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size (1 to 1000)")]
 Cursor = Annotated[str | None, Query(max_length=200)]
-AGENTS = ["letta: agents"]
-BLOCKS = ["letta: blocks"]
-TOOLS = ["letta: tools"]
+AGENTS: list[str | Enum] = ["letta: agents"]
+BLOCKS: list[str | Enum] = ["letta: blocks"]
+TOOLS: list[str | Enum] = ["letta: tools"]
 
 
 @router.post("/agents/", response_model=AgentState, tags=AGENTS)
@@ -68,9 +69,7 @@ async def export_agent(agent_id: str, batch: Batch, org: Org) -> dict[str, Any]:
     return await batch.agent_files.export_agents(org, [agent_id])
 
 
-@router.get(
-    "/agents/{agent_id}/core-memory/blocks", response_model=list[LettaBlock], tags=AGENTS
-)
+@router.get("/agents/{agent_id}/core-memory/blocks", response_model=list[LettaBlock], tags=AGENTS)
 async def list_agent_blocks(agent_id: str, batch: Batch, org: Org) -> list[dict[str, Any]]:
     agent = await batch.agents.get_agent(org, agent_id)
     return [letta_block(b) for b in agent["blocks"]]
@@ -127,9 +126,7 @@ async def retrieve_block(block_id: str, batch: Batch, org: Org) -> dict[str, Any
 
 
 @router.patch("/blocks/{block_id}", response_model=LettaBlock, tags=BLOCKS)
-async def modify_block(
-    block_id: str, body: BlockUpdate, batch: Batch, org: Org
-) -> dict[str, Any]:
+async def modify_block(block_id: str, body: BlockUpdate, batch: Batch, org: Org) -> dict[str, Any]:
     return letta_block(await batch.agents.update_block(org, block_id, body.ours()))
 
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentbatch.domain.rules import parse_rule
 from agentbatch.errors import InvalidInput
 from agentbatch.interop.letta import models, tools
 from agentbatch.interop.letta import schema as s
 from agentbatch.interop.letta.batches import message_id
 from agentbatch.interop.letta.rules import rule_from_letta, rule_to_letta
-from agentbatch.domain.rules import parse_rule
 
 AGENT_TYPE = "memgpt_v2_agent"
 
@@ -199,8 +199,12 @@ def agent_state(
         "embedding_config": None,
         "embedding": None,
         "model_settings": None,
-        "memory": {"agent_type": AGENT_TYPE, "blocks": blocks, "file_blocks": [],
-                   "prompt_template": ""},
+        "memory": {
+            "agent_type": AGENT_TYPE,
+            "blocks": blocks,
+            "file_blocks": [],
+            "prompt_template": "",
+        },
         "blocks": blocks,
         "tools": [letta_tool(t) for t in tool_list],
         "tool_rules": [rule_to_letta(parse_rule(r)) for r in agent["tool_rules"]],

@@ -81,7 +81,9 @@ def request_messages(i: int, req: LettaBatchRequest) -> list[dict[str, str]]:
             raise InvalidInput(f"{where}.messages[{j}]: {msg.type} messages are not supported")
         if msg.role != "user":
             raise InvalidInput(f"{where}.messages[{j}].role: only user messages can start a step")
-        out.append({"role": "user", "content": _text(msg.content, f"{where}.messages[{j}].content")})
+        out.append(
+            {"role": "user", "content": _text(msg.content, f"{where}.messages[{j}].content")}
+        )
     return out
 
 
@@ -137,9 +139,7 @@ def batch_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stop_reason(job: dict[str, Any]) -> str | None:
-    return {"completed": "end_turn", "failed": "error", "cancelled": "cancelled"}.get(
-        job["status"]
-    )
+    return {"completed": "end_turn", "failed": "error", "cancelled": "cancelled"}.get(job["status"])
 
 
 def message_id(row_id: int) -> str:
@@ -162,8 +162,14 @@ def letta_message(row: Any, model: str | None = None) -> dict[str, Any]:
     """Letta's internal ``Message`` for one of our message rows (batch messages list)."""
     content: list[dict[str, Any]] = []
     if row.reasoning:
-        content.append({"type": "reasoning", "is_native": True, "reasoning": row.reasoning,
-                        "signature": row.reasoning_signature})
+        content.append(
+            {
+                "type": "reasoning",
+                "is_native": True,
+                "reasoning": row.reasoning,
+                "signature": row.reasoning_signature,
+            }
+        )
     if row.content is not None:
         content.append({"type": "text", "text": row.content})
     role = {"system": "system", "summary": "summary"}.get(row.kind, row.role)
@@ -188,13 +194,21 @@ def letta_message(row: Any, model: str | None = None) -> dict[str, Any]:
     }
     if row.tool_calls:
         out["tool_calls"] = [
-            {"id": c["id"], "type": "function",
-             "function": {"name": c["name"], "arguments": c["arguments"]}}
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"]},
+            }
             for c in row.tool_calls
         ]
     if row.role == "tool":
         out["tool_returns"] = [
-            {"tool_call_id": row.tool_call_id, "status": "error" if row.is_error else "success",
-             "func_response": row.content, "stdout": None, "stderr": None}
+            {
+                "tool_call_id": row.tool_call_id,
+                "status": "error" if row.is_error else "success",
+                "func_response": row.content,
+                "stdout": None,
+                "stderr": None,
+            }
         ]
     return out

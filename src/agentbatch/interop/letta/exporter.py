@@ -115,9 +115,7 @@ def _agent(
     extras = models.settings_extras(settings)
     if extras:
         metadata["agentbatch"] = {"model_settings": extras}
-    env_keys = sorted(
-        {k for n in a.tool_names if n in custom_tools for k in _env(custom_tools[n])}
-    )
+    env_keys = sorted({k for n in a.tool_names if n in custom_tools for k in _env(custom_tools[n])})
     secrets = {k: "" for k in env_keys} or None
     return {
         "id": agent_file_id,

@@ -276,9 +276,7 @@ def _letta_names(agent: s.AgentFile, names: list[str]) -> dict[str, str]:
     return out
 
 
-def _model(
-    i: int, agent: s.AgentFile, override: str | None, label: str, report: Report
-) -> str:
+def _model(i: int, agent: s.AgentFile, override: str | None, label: str, report: Report) -> str:
     original = models.letta_handle(agent)
     if override:
         if original and original != override:

@@ -249,7 +249,9 @@ def export_history(
             msg = _assistant_message(new_id(), agent_file_id, row)
         else:
             role = {"system": "system", "summary": "summary"}.get(row.kind, "user")
-            msg = _message(new_id(), agent_file_id, role, [_text(row.content or "")], row.created_at)
+            msg = _message(
+                new_id(), agent_file_id, role, [_text(row.content or "")], row.created_at
+            )
         messages.append(msg)
         if row.in_context:
             in_context.append(msg["id"])

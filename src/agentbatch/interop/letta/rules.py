@@ -103,8 +103,12 @@ def _kept(
 
 def rule_to_letta(rule: ToolRule) -> dict[str, Any]:
     out: dict[str, Any] = {"tool_name": rule.tool, "type": TO_LETTA[rule.kind]}
+    if rule.kind == "init":
+        out["args"] = None
     if rule.kind in ("child", "parent"):
         out["children"] = list(rule.children)
+        if rule.kind == "child":
+            out["child_arg_nodes"] = None
     elif rule.kind == "conditional":
         out["default_child"] = rule.default_child
         out["child_output_mapping"] = dict(rule.mapping)

@@ -290,20 +290,74 @@ class AgentFileDoc(_Open):
     created_at: datetime | None = None
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
+_TAGS = frozenset(
+    {"text", "reasoning", "tool_call", "tool_return", "other"}
+    | {
+        "run_first",
+        "exit_loop",
+        "continue_loop",
+        "constrain_child_tools",
+        "parent_last_tool",
+        "conditional",
+        "max_count_per_step",
+        "required_before_exit",
+        "requires_approval",
+    }
+)
+_TYPE_NAMES = frozenset({"str", "int", "float", "bool", "none", "dict", "list"})
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """``agents[0].tool_rules[1].children`` from a pydantic error location (union member
+    and discriminator tags left out)."""
     out = ""
+    previous: int | str | None = None
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"text", "reasoning", "tool_call", "tool_return", "other"} and out.endswith(
-            "]"
+        elif (
+            part in _TYPE_NAMES
+            or "[" in part
+            or "-" in part
+            or (isinstance(previous, int) and part in _TAGS)
         ):
-            continue  # the content-part tag pydantic adds to the path
-        elif part.startswith(("function-", "tagged-union", "list[")):
-            continue
+            pass
         else:
             out += f".{part}" if out else part
+        previous = part
     return out or "file"
+
+
+def _first_error(errors: list[Any]) -> tuple[str, str]:
+    """The first bad field: within the first failing place, the most specific error (a
+    union reports one error per member; the deepest one says what is wrong)."""
+    first = _path(tuple(errors[0]["loc"]))
+    base = first.rsplit(".", 1)[0] if "." in first else first
+    same = [
+        e
+        for e in errors
+        if (p := _path(tuple(e["loc"]))) == base or p.startswith((f"{base}.", f"{base}["))
+    ]
+    best = max(same, key=lambda e: len(_path(tuple(e["loc"]))))
+    return _path(tuple(best["loc"])), best["msg"]
+
+
+def _nul_path(data: Any) -> str | None:
+    """Where the first NUL character sits (PostgreSQL text cannot hold one), if anywhere."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return where or "file"
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                if "\x00" in key:
+                    return where or "file"
+                stack.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return None
 
 
 def parse_agent_file(data: Any) -> AgentFileDoc:
@@ -315,12 +369,11 @@ def parse_agent_file(data: Any) -> AgentFileDoc:
         )
     if not isinstance(data, dict):
         raise InvalidInput("an Agent File must be a JSON object with an 'agents' list")
+    nul = _nul_path(data)
+    if nul is not None:
+        raise InvalidInput(f"invalid Agent File: {nul}: contains a NUL character")
     try:
         return AgentFileDoc.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise InvalidInput(
-            f"invalid Agent File: {_where(tuple(first['loc']))}: {first['msg']}{more}"
-        ) from None
+        where, message = _first_error(exc.errors())
+        raise InvalidInput(f"invalid Agent File: {where}: {message}") from None
