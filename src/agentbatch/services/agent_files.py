@@ -94,39 +94,46 @@ class AgentFileService:
                     for ref, fields in plan.blocks.items()
                 ],
             )
-            for agent in plan.agents:
-                agent_id = new_id("agent")
-                values = {
-                    "id": agent_id,
-                    "org_id": org_id,
-                    **agent.values,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                await repo.insert_agent(conn, values, [block_ids[r] for r in agent.block_refs])
-                rows = (
+            agent_ids = [new_id("agent") for _ in plan.agents]
+            await files_repo.insert_agents(
+                conn,
+                [
+                    {"id": aid, "org_id": org_id, **a.values, "created_at": now, "updated_at": now}
+                    for aid, a in zip(agent_ids, plan.agents, strict=True)
+                ],
+                [
+                    {"agent_id": aid, "block_id": block_ids[ref], "position": i}
+                    for aid, a in zip(agent_ids, plan.agents, strict=True)
+                    for i, ref in enumerate(a.block_refs)
+                ],
+            )
+            await files_repo.insert_messages(
+                conn,
+                (
                     {
                         **_MESSAGE_DEFAULTS,
                         **m,
                         "org_id": org_id,
-                        "agent_id": agent_id,
+                        "agent_id": aid,
                         "job_id": None,
                         "run_id": None,
                         "step": None,
                         "created_at": m.get("created_at") or now,
                     }
-                    for m in agent.messages
-                )
-                count = await files_repo.insert_messages(conn, rows)
+                    for aid, a in zip(agent_ids, plan.agents, strict=True)
+                    for m in a.messages
+                ),
+            )
+            for aid, agent in zip(agent_ids, plan.agents, strict=True):
                 agents_out.append(
                     {
                         "file_id": agent.file_id,
-                        "id": agent_id,
+                        "id": aid,
                         "name": agent.values["name"],
                         "model": agent.values["model"],
                         "tools": agent.values["tool_names"],
                         "blocks": [plan.blocks[r]["label"] for r in agent.block_refs],
-                        "messages": count,
+                        "messages": len(agent.messages),
                         "in_context": sum(1 for m in agent.messages if m["in_context"]),
                     }
                 )
@@ -164,14 +171,14 @@ class AgentFileService:
             gone = sorted(names - set(tools))
             if gone:
                 raise Conflict(f"tool {gone[0]!r} is used by an agent but no longer exists")
-            agents = [
-                AgentRows(r, blocks.get(r.id, []), await files_repo.history_rows(conn, r.id))
-                for r in rows
-            ]
+            histories = await files_repo.history_rows(conn, ids)
+            agents = [AgentRows(r, blocks.get(r.id, []), histories.get(r.id, [])) for r in rows]
         return build_agent_file(agents, tools, self.clock())
 
 
 def _check_model(handle: str) -> None:
+    if len(handle) > 200:
+        raise InvalidInput(f"model handle {handle[:60]!r}... is longer than 200 characters")
     try:
         provider, _ = split_handle(handle)
     except ValueError as exc:

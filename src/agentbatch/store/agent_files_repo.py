@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentbatch.store.tables import agents, messages, tools
+from agentbatch.store.tables import agent_blocks, agents, messages, tools
 
 _CHUNK = 2000
 
@@ -17,6 +17,18 @@ _CHUNK = 2000
 async def insert_tools(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(insert(tools), list(rows))
+
+
+async def insert_agents(
+    conn: AsyncConnection,
+    agent_values: Sequence[dict[str, Any]],
+    attachments: Sequence[dict[str, Any]],
+) -> None:
+    """Agents and their block attachments (agent_id, block_id, position), in bulk."""
+    for start in range(0, len(agent_values), _CHUNK):
+        await conn.execute(insert(agents), list(agent_values[start : start + _CHUNK]))
+    for start in range(0, len(attachments), _CHUNK):
+        await conn.execute(insert(agent_blocks), list(attachments[start : start + _CHUNK]))
 
 
 async def insert_messages(conn: AsyncConnection, rows: Iterable[dict[str, Any]]) -> int:
@@ -63,9 +75,16 @@ _HISTORY = (
 )
 
 
-async def history_rows(conn: AsyncConnection, agent_id: str) -> list[Any]:
-    """Every message of one agent, in history order."""
-    rows = await conn.execute(
-        select(*_HISTORY).where(messages.c.agent_id == agent_id).order_by(messages.c.id)
-    )
-    return list(rows.all())
+async def history_rows(conn: AsyncConnection, agent_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """Every message of these agents, each agent's in history order."""
+    out: dict[str, list[Any]] = {}
+    for start in range(0, len(agent_ids), 500):
+        chunk = list(agent_ids[start : start + 500])
+        rows = await conn.execute(
+            select(messages.c.agent_id, *_HISTORY)
+            .where(messages.c.agent_id.in_(chunk))
+            .order_by(messages.c.agent_id, messages.c.id)
+        )
+        for row in rows:
+            out.setdefault(row.agent_id, []).append(row)
+    return out

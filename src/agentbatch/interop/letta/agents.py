@@ -38,9 +38,9 @@ class CreateAgentBody(BaseModel):
     model_settings: dict[str, Any] | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     memory_blocks: list[s.BlockBody] | None = None
-    block_ids: list[str] | None = None
+    block_ids: list[s.Id] | None = None
     tools: list[str] | None = None
-    tool_ids: list[str] | None = None
+    tool_ids: list[s.Id] | None = None
     include_base_tools: bool = True
     tool_rules: list[s.RuleFile] | None = None
     tags: list[s.TagText] | None = Field(default=None, max_length=1000)
@@ -57,8 +57,12 @@ def agent_create(body: CreateAgentBody, tool_names_by_id: dict[str, str]) -> dic
         raise InvalidInput("secrets: set tool secrets on the tools (`tools create --env`)")
     if body.initial_message_sequence:
         raise InvalidInput("initial_message_sequence is not supported; send the messages in a job")
-    as_file = s.AgentFile.model_validate(
-        {"id": "agent-0", **body.model_dump(exclude={"tool_rules", "tools", "tool_ids"})}
+    as_file = s.AgentFile(
+        id="agent-0",
+        model=body.model,
+        llm_config=body.llm_config,
+        model_settings=body.model_settings,
+        metadata=body.metadata,
     )
     handle = models.letta_handle(as_file)
     if handle is None:

@@ -10,6 +10,7 @@ raises ``InvalidInput`` naming the first bad field (``agents[0].tool_rules[1].ch
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -342,17 +343,45 @@ def _first_error(errors: list[Any]) -> tuple[str, str]:
     return _path(tuple(best["loc"])), best["msg"]
 
 
+def _unstorable(text: str) -> bool:
+    """A NUL (PostgreSQL text cannot hold one) or a lone surrogate (not valid UTF-8)."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _maybe_unstorable(data: Any) -> bool:
+    """A fast screen (C-speed JSON encoding) before the walk that finds the place."""
+    try:
+        text = json.dumps(data, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return True
+    if "\\u0000" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _nul_path(data: Any) -> str | None:
-    """Where the first NUL character sits (PostgreSQL text cannot hold one), if anywhere."""
+    """Where the first text that cannot be stored sits, if anywhere."""
     stack: list[tuple[str, Any]] = [("", data)]
     while stack:
         where, value = stack.pop()
         if isinstance(value, str):
-            if "\x00" in value:
+            if _unstorable(value):
                 return where or "file"
         elif isinstance(value, dict):
             for key, item in reversed(list(value.items())):
-                if "\x00" in key:
+                if _unstorable(key):
                     return where or "file"
                 stack.append((f"{where}.{key}" if where else key, item))
         elif isinstance(value, list):
@@ -369,9 +398,11 @@ def parse_agent_file(data: Any) -> AgentFileDoc:
         )
     if not isinstance(data, dict):
         raise InvalidInput("an Agent File must be a JSON object with an 'agents' list")
-    nul = _nul_path(data)
+    nul = _nul_path(data) if _maybe_unstorable(data) else None
     if nul is not None:
-        raise InvalidInput(f"invalid Agent File: {nul}: contains a NUL character")
+        raise InvalidInput(
+            f"invalid Agent File: {nul}: contains a NUL character or invalid Unicode"
+        )
     try:
         return AgentFileDoc.model_validate(data)
     except ValidationError as exc:
