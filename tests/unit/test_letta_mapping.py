@@ -11,6 +11,7 @@ from agentbatch.domain.rules import parse_rule
 from agentbatch.errors import InvalidInput
 from agentbatch.interop.letta import batches, models, tools
 from agentbatch.interop.letta import schema as s
+from agentbatch.interop.letta.parse import parse_agent_file
 from agentbatch.interop.letta.rules import rule_from_letta, rule_to_letta
 from tests.letta_files import BOB_RULES, agent_file
 
@@ -116,13 +117,13 @@ def test_a_bad_file_is_named_by_its_first_bad_field(change: Any, where: str) -> 
     doc = agent_file()
     change(doc)
     with pytest.raises(InvalidInput) as info:
-        s.parse_agent_file(doc)
+        parse_agent_file(doc)
     assert where in str(info.value)
 
 
 def test_legacy_single_agent_files_get_a_clear_message() -> None:
     with pytest.raises(InvalidInput, match="legacy single-agent Agent File"):
-        s.parse_agent_file({"name": "old", "core_memory": [], "messages": []})
+        parse_agent_file({"name": "old", "core_memory": [], "messages": []})
 
 
 def test_a_letta_batch_becomes_one_job() -> None:

@@ -11,7 +11,8 @@ from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, new_id, utcnow
 from agentbatch.interop.letta.exporter import AgentRows, build_agent_file
 from agentbatch.interop.letta.importer import ImportPlan, plan_import
-from agentbatch.interop.letta.schema import AgentFileDoc, parse_agent_file
+from agentbatch.interop.letta.parse import parse_agent_file
+from agentbatch.interop.letta.schema import AgentFileDoc
 from agentbatch.providers.registry import KNOWN_PROVIDERS
 from agentbatch.store import agent_files_repo as files_repo
 from agentbatch.store import agents_repo as repo

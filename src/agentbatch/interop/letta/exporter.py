@@ -16,7 +16,7 @@ from agentbatch.domain.agents import BlockView
 from agentbatch.domain.rules import parse_rule
 from agentbatch.ids import iso
 from agentbatch.interop.letta import models
-from agentbatch.interop.letta.messages import export_history
+from agentbatch.interop.letta.history_export import export_history
 from agentbatch.interop.letta.rules import rule_to_letta
 from agentbatch.interop.letta.tools import tool_to_letta
 from agentbatch.step.memory import MemoryRenderer

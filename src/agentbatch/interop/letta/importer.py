@@ -16,7 +16,7 @@ from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import InvalidInput
 from agentbatch.interop.letta import models, tools
 from agentbatch.interop.letta import schema as s
-from agentbatch.interop.letta.messages import import_history
+from agentbatch.interop.letta.history_import import import_history
 from agentbatch.interop.letta.rules import rule_from_letta
 from agentbatch.schemas import AgentCreate
 

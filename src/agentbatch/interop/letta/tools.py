@@ -141,7 +141,11 @@ def tool_to_letta(file_id: str, name: str, row: Any | None) -> dict[str, Any]:
     if row is None:
         spec = BUILTIN_SPECS[name]
         return _tool_dict(
-            file_id, name, LETTA_TOOL_TYPES[name], spec.description, dict(spec.parameters)
+            file_id,
+            name,
+            LETTA_TOOL_TYPES.get(name, "letta_core"),
+            spec.description,
+            dict(spec.parameters),
         )
     settings = row.settings or {}
     out = _tool_dict(file_id, name, "custom", row.description, dict(row.parameters))
