@@ -22,6 +22,7 @@ from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.tool_exec import ToolExecutor
 from agentbatch.runtime.worker import JobHook, Worker
 from agentbatch.security_settings import SecuritySettings
+from agentbatch.services.agent_files import AgentFileService
 from agentbatch.services.agents import AgentService
 from agentbatch.services.jobs import JobService
 from agentbatch.services.tools import ToolService
@@ -83,6 +84,7 @@ class AgentBatch:
             size=self.settings.tool_concurrency, security=self.security
         )
         self.agents = AgentService(db, clock)
+        self.agent_files = AgentFileService(db, clock)
         self.tools = ToolService(db, clock, self.security)
         self.jobs = JobService(
             db,

@@ -87,6 +87,17 @@ class _Endpoints(Generic[R]):
     def delete_agent(self, agent_id: str) -> R:
         return self._call("DELETE", f"/v1/agents/{_p(agent_id)}")
 
+    def import_agent_file(
+        self, agent_file: dict[str, Any], *, model: str | None = None, strict: bool = False
+    ) -> R:
+        """Import a Letta Agent File (the decoded JSON); returns the import report."""
+        params = _params(model=model, strict="true" if strict else None)
+        return self._call("POST", "/v1/agents/import", json=agent_file, params=params)
+
+    def export_agents(self, agent_ids: list[str]) -> R:
+        """These agents as one Letta Agent File."""
+        return self._call("POST", "/v1/agents/export", json={"agent_ids": agent_ids})
+
     def create_block(self, spec: dict[str, Any]) -> R:
         return self._call("POST", "/v1/blocks", json=spec)
 

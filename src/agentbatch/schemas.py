@@ -76,6 +76,9 @@ class AgentCreate(_Strict):
     tool_rules: ToolRules = Field(default_factory=list, max_length=LIST_ITEMS)
     message_buffer_autoclear: bool = False
     metadata: Metadata = Field(default_factory=dict)
+    tags: list[Annotated[str, Field(min_length=1, max_length=NAME_CHARS)]] = Field(
+        default_factory=list, max_length=LIST_ITEMS
+    )
 
     @field_validator("model")
     @classmethod

@@ -17,11 +17,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from agentbatch import __version__
+from agentbatch.api import letta
 from agentbatch.api.deps import AuthMode
 from agentbatch.api.errors import install_error_handlers
 from agentbatch.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from agentbatch.api.models import Health
-from agentbatch.api.routes import agents, jobs, tools
+from agentbatch.api.routes import agent_files, agents, jobs, tools
 from agentbatch.app import DEFAULT_ORG, AgentBatch
 from agentbatch.config import RuntimeSettings
 from agentbatch.providers.registry import ProviderRegistry
@@ -101,8 +102,9 @@ def create_app(config: ApiConfig | None = None, *, batch: AgentBatch | None = No
     app.state.batch = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
-    for module in (agents, tools, jobs):
+    for module in (agent_files, agents, tools, jobs):
         app.include_router(module.router)
+    letta.install(app)
 
     @app.get("/v1/health", response_model=Health, tags=["meta"])
     async def health() -> dict[str, Any]:

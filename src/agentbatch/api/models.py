@@ -41,6 +41,7 @@ class Agent(BaseModel):
     tool_rules: list[dict[str, Any]]
     message_buffer_autoclear: bool
     metadata: dict[str, Any]
+    tags: list[str] = Field(default_factory=list)
     blocks: list[Block]
     created_at: str | None
 

@@ -10,6 +10,7 @@ import sys
 import click
 
 from agentbatch import __version__
+from agentbatch.cli.agent_files_cmd import export_agents, import_agents
 from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
 from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
@@ -27,6 +28,8 @@ def cli(verbose: bool) -> None:
     tune_gc()
 
 
+agents_group.add_command(import_agents)
+agents_group.add_command(export_agents)
 cli.add_command(agents_group)
 cli.add_command(blocks_group)
 cli.add_command(batches_group)

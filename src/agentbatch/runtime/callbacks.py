@@ -8,7 +8,8 @@ the claim expires and another pass retries. Receivers may thus see a callback mo
 once; ``X-AgentBatch-Job`` (and ``job.id`` in the body) is the idempotency key.
 
 Request: ``POST callback_url`` with a JSON body ``{"event": "job.completed" | "job.failed"
-| "job.cancelled", "job": {...same as GET /v1/jobs/{id}...}}`` and the headers
+| "job.cancelled", "job": {...same as GET /v1/jobs/{id}...}}`` plus Letta's fields
+``job_id``, ``status``, ``completed_at`` and ``metadata``, and the headers
 ``X-AgentBatch-Event``, ``X-AgentBatch-Job``, ``X-AgentBatch-Attempt`` and, when
 ``AGENTBATCH_CALLBACK_SECRET`` is set (one secret for the deployment),
 ``X-AgentBatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``.
@@ -179,6 +180,16 @@ async def callback_pass(
     return len(claimed)
 
 
+def letta_fields(job: dict[str, Any]) -> dict[str, Any]:
+    """Letta's callback payload, beside ours: code written for Letta reads these."""
+    return {
+        "job_id": job["id"],
+        "status": job["status"],
+        "completed_at": job.get("finished_at"),
+        "metadata": job.get("metadata"),
+    }
+
+
 def _warn_if_unsigned(settings: CallbackSettings) -> None:
     global _warned_unsigned
     if settings.secret is None and not _warned_unsigned:
@@ -228,7 +239,8 @@ async def _deliver(
         job = await jobs.get_job(None, job_id)
         job.pop("callback", None)
         event = f"job.{job['status']}"
-        body = json.dumps({"event": event, "job": job}, separators=(",", ":")).encode()
+        payload = {"event": event, "job": job, **letta_fields(job)}
+        body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"agentbatch/{__version__}",

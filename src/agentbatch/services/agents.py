@@ -57,6 +57,7 @@ def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
         "tool_rules": list(row.tool_rules),
         "message_buffer_autoclear": bool(row.message_buffer_autoclear),
         "metadata": row.metadata,
+        "tags": list(row.tags or []),
         "blocks": [block_out(b) for b in blocks],
         "created_at": iso(row.created_at),
     }
@@ -120,6 +121,7 @@ class AgentService:
                 "tool_rules": [r.to_dict() for r in rules],
                 "message_buffer_autoclear": spec.message_buffer_autoclear,
                 "metadata": spec.metadata,
+                "tags": list(dict.fromkeys(spec.tags)),
                 "created_at": now,
                 "updated_at": now,
             }

@@ -260,9 +260,7 @@ class JobService:
         follows each to its end and deletes its files."""
         now = self.clock()
         # retried when it deadlocks with a worker's write (PostgreSQL picks one to abort)
-        outcome = await self.db.transact(
-            lambda conn: store_jobs.cancel(conn, org_id, job_id, now)
-        )
+        outcome = await self.db.transact(lambda conn: store_jobs.cancel(conn, org_id, job_id, now))
         if outcome is None:
             raise NotFound(f"job {job_id!r} not found")
         if isinstance(outcome, str):

@@ -1,0 +1,99 @@
+"""`agentbatch agents import FILE.af` and `agentbatch agents export ID... > out.af`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from agentbatch.app import AgentBatch
+from agentbatch.cli.common import console, database_option, json_option, print_json, with_app
+from agentbatch.errors import InvalidInput
+
+MAX_FILE_BYTES = 256 * 1024 * 1024  # Letta's own limit on a batch request
+
+
+def read_agent_file(path: str) -> Any:
+    """The decoded JSON of an Agent File ('-' reads stdin)."""
+    if path == "-":
+        raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidInput(f"{path}: no such file")
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise InvalidInput(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
+        raw = p.read_bytes()
+    if len(raw) > MAX_FILE_BYTES:
+        raise InvalidInput(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: not valid JSON ({exc})") from None
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--model", default=None, help="Use this model (provider/model) for every agent.")
+@click.option(
+    "--strict", is_flag=True, help="Refuse the file if anything in it cannot be imported."
+)
+@database_option
+@json_option
+@with_app
+async def import_agents(
+    app: AgentBatch, file: str, model: str | None, strict: bool, as_json: bool
+) -> None:
+    """Import a Letta Agent File (.af): agents, memory blocks (shared ones stay shared),
+    tools, tool rules and message histories, in one transaction. What cannot be carried
+    over is listed under "not imported"."""
+    data = read_agent_file(file)
+    report = await app.agent_files.import_file(app.org_id, data, model=model, strict=strict)
+    if as_json:
+        print_json(report)
+        return
+    table = Table("file id", "agent id", "name", "model", "blocks", "messages")
+    for a in report["agents"]:
+        table.add_row(
+            a["file_id"],
+            a["id"],
+            a["name"],
+            a["model"],
+            ", ".join(a["blocks"]),
+            f"{a['messages']} ({a['in_context']} in context)",
+        )
+    console.print(table)
+    tools = report["tools"]
+    console.print(
+        f"{report['blocks']} block(s) ({report['shared_blocks']} shared), "
+        f"tools created: {', '.join(tools['created']) or 'none'}, "
+        f"reused: {', '.join(tools['reused']) or 'none'}"
+    )
+    for line in report["mapped"]:
+        console.print(f"[cyan]mapped:[/cyan] {escape(line)}")
+    for line in report["not_imported"]:
+        console.print(f"[yellow]not imported:[/yellow] {escape(line)}")
+
+
+@click.command("export")
+@click.argument("agent_ids", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here, not stdout."
+)
+@database_option
+@with_app
+async def export_agents(app: AgentBatch, agent_ids: tuple[str, ...], output: str | None) -> None:
+    """Write agents (blocks, tools, rules, full histories) as one Letta Agent File.
+    Tool secrets are written without their values, as Letta does."""
+    data = await app.agent_files.export_agents(app.org_id, list(agent_ids))
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+    else:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {len(data['agents'])} agent(s) to {output}", highlight=False)

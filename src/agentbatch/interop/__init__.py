@@ -1,0 +1,1 @@
+"""Moving agents in and out of other systems (Letta's Agent File and batch API)."""
