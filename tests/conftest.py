@@ -7,6 +7,7 @@ When the server is unreachable the PostgreSQL variants skip with the reason show
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -37,7 +38,9 @@ def fast_settings(**overrides: Any) -> RuntimeSettings:
         "lease_s": 60.0,
     }
     values.update(overrides)
-    return RuntimeSettings(**values)
+    # the environment's security and engine settings (AGENTBATCH_ALLOW_SCRIPTED, …), the
+    # fast pacing above
+    return dataclasses.replace(RuntimeSettings.from_env(), **values)
 
 
 async def _pg_admin(sql: str) -> None:

@@ -8,6 +8,7 @@ async with await AgentBatch.open() as ab:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from types import TracebackType
 from typing import Any
@@ -75,9 +76,12 @@ class AgentBatch:
         security: SecuritySettings | None = None,
     ) -> None:
         self.db = db
-        self.registry = registry or ProviderRegistry()
-        self.settings = settings or RuntimeSettings.from_env()
-        self.security = security or SecuritySettings.from_env()
+        settings = settings or RuntimeSettings.from_env()  # the one read of the environment
+        if security is not None:
+            settings = dataclasses.replace(settings, security=security)
+        self.settings = settings
+        self.security = settings.security
+        self.registry = registry or ProviderRegistry(engines=settings.engines)
         self.org_id = org_id
         self.clock = clock
         self.tool_executor = tools or ToolExecutor(

@@ -1,10 +1,20 @@
-"""Configuration from ``AGENTBATCH_*`` environment variables, with sensible defaults."""
+"""Configuration from ``AGENTBATCH_*`` environment variables, with sensible defaults.
+
+:class:`Settings` (also known as ``RuntimeSettings``) is the one settings object: the
+worker's pacing, callbacks, tenant security and the batch engines, read once by
+``Settings.from_env()`` at the entry point (command line, ``AgentBatch.open``) and passed
+down; nothing below reads the environment for these again. A malformed value is a
+``ConfigError`` naming the variable."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from agentbatch.errors import ConfigError
+from agentbatch.providers.engine_settings import EngineSettings
+from agentbatch.security_settings import SecuritySettings
 
 
 def home_dir() -> Path:
@@ -21,17 +31,56 @@ def default_database_url() -> str:
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
-    return float(raw) if raw else default
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw else default
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    """Job callback delivery (see ``runtime.callbacks``)."""
+
+    secret: str | None = None
+    max_attempts: int = 5
+    backoff_s: float = 10.0  # delay after the first failure: 10 s, 40 s, 160 s, 640 s
+    factor: float = 4.0
+    max_backoff_s: float = 3600.0
+    timeout_s: float = 10.0
+    claim_s: float = 120.0  # how long one delivery holds the row
+    per_pass: int = 32  # deliveries started per pass (concurrently)
+
+    @classmethod
+    def from_env(cls) -> CallbackSettings:
+        d = cls()
+        return cls(
+            secret=os.environ.get("AGENTBATCH_CALLBACK_SECRET") or None,
+            max_attempts=_env_int("AGENTBATCH_CALLBACK_MAX_ATTEMPTS", d.max_attempts),
+            backoff_s=_env_float("AGENTBATCH_CALLBACK_BACKOFF", d.backoff_s),
+            timeout_s=_env_float("AGENTBATCH_CALLBACK_TIMEOUT", d.timeout_s),
+        )
+
+    def delay(self, attempt: int, jitter: float = 1.0) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return min(self.max_backoff_s, self.backoff_s * self.factor ** (attempt - 1)) * jitter
 
 
 @dataclass(frozen=True)
 class RuntimeSettings:
-    """How the worker paces itself. Every field has an ``AGENTBATCH_`` variable."""
+    """Every setting of a deployment. The worker's pacing fields each have an
+    ``AGENTBATCH_`` variable; ``callbacks``, ``security`` and ``engines`` group the rest."""
 
     poll_interval_s: float = 30.0  # first poll delay of a provider batch
     poll_max_interval_s: float = 300.0  # backoff cap between polls
@@ -47,6 +96,9 @@ class RuntimeSettings:
     provider_retries: int = 5  # retries of one provider call (network, 5xx, 429)
     provider_backoff_s: float = 1.0
     tool_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    engines: EngineSettings = field(default_factory=EngineSettings)
 
     @classmethod
     def from_env(cls) -> RuntimeSettings:
@@ -66,7 +118,13 @@ class RuntimeSettings:
             provider_retries=_env_int("AGENTBATCH_PROVIDER_RETRIES", d.provider_retries),
             provider_backoff_s=_env_float("AGENTBATCH_PROVIDER_BACKOFF", d.provider_backoff_s),
             tool_concurrency=_env_int("AGENTBATCH_TOOL_CONCURRENCY", d.tool_concurrency),
+            callbacks=CallbackSettings.from_env(),
+            security=SecuritySettings.from_env(),
+            engines=EngineSettings.from_env(),
         )
+
+
+Settings = RuntimeSettings  # the one settings object
 
 
 def tune_gc() -> None:

@@ -69,6 +69,7 @@ def _local_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fast_callbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read when the app opens: list this fixture before ``app``."""
     monkeypatch.setenv("AGENTBATCH_CALLBACK_SECRET", SECRET)
     monkeypatch.setenv("AGENTBATCH_CALLBACK_BACKOFF", "0")
     monkeypatch.setenv("AGENTBATCH_CALLBACK_MAX_ATTEMPTS", "3")
@@ -91,7 +92,7 @@ async def settle_callbacks(app: AgentBatch, job_id: str, ticks: int = 50) -> dic
 
 
 async def test_callback_fails_twice_then_is_delivered(
-    app: AgentBatch, fast_callbacks: None
+    fast_callbacks: None, app: AgentBatch
 ) -> None:
     ids = await make_agents(app, 2)
     with Receiver([500, 500]) as receiver:
@@ -127,7 +128,7 @@ async def test_callback_fails_twice_then_is_delivered(
     assert "callback" not in payload["job"]
 
 
-async def test_callback_gives_up_after_max_attempts(app: AgentBatch, fast_callbacks: None) -> None:
+async def test_callback_gives_up_after_max_attempts(fast_callbacks: None, app: AgentBatch) -> None:
     ids = await make_agents(app, 1)
     with Receiver([500] * 10) as receiver:
         created = await app.jobs.create_job(
@@ -143,7 +144,7 @@ async def test_callback_gives_up_after_max_attempts(app: AgentBatch, fast_callba
 
 
 async def test_unreachable_receiver_is_an_attempt_with_its_error(
-    app: AgentBatch, fast_callbacks: None
+    fast_callbacks: None, app: AgentBatch
 ) -> None:
     ids = await make_agents(app, 1)
     with Receiver([]) as receiver:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -33,3 +34,97 @@ async def test_slow_tools_of_one_organisation_leave_slots_to_the_others(world: W
     assert quick.result().ok and quick.result().output == "quick"
     results = await asyncio.gather(*slow)
     assert [r.output for r in results] == ["tool timed out after 1 s"] * 4
+
+
+async def _job_b(world: World) -> str:
+    app = world.app
+    agents = [
+        (
+            await app.agents.create_agent(
+                ORG_B,
+                {
+                    "name": f"b{i}",
+                    "model": "scripted/x",
+                    "blocks": [{"label": "human", "value": ""}],
+                    "tools": ["send_message", "core_memory_append"],
+                },
+            )
+        )["id"]
+        for i in range(4)
+    ]
+    script = [
+        {
+            "tool": "core_memory_append",
+            "args": {"label": "human", "content": "x"},
+            "heartbeat": True,
+        },
+        {"tool": "send_message", "args": {"message": "done"}, "heartbeat": False},
+    ]
+    job = await app.jobs.create_job(
+        ORG_B,
+        {
+            "requests": [{"agent_id": a, "messages": "hi"} for a in agents],
+            "options": {"script": script},
+        },
+    )
+    return str(job["id"])
+
+
+async def _until(app: Any, job_id: str, status: str, org: str) -> float:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for _ in range(3000):
+        if (await app.jobs.get_job(org, job_id))["status"] == status:
+            return loop.time() - start
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job {job_id} never became {status}")
+
+
+@pytest.mark.security_settings(tool_org_concurrency=2)
+async def test_a_job_without_tools_is_not_held_up_by_another_orgs_sleeping_tools(
+    world: World,
+) -> None:
+    """Organisation A's tools sleep until their timeout; organisation B's job (built-in
+    tools only) finishes meanwhile: the tools run outside the shared apply pass."""
+    app = world.app
+    worker = app.worker()
+    running = asyncio.create_task(worker.run())
+    try:
+        alone = await _until(app, await _job_b(world), "completed", ORG_B)
+        name = await world.tool(ORG_A, SLEEPY, timeout_s=6)
+        a_agents = [
+            (
+                await app.agents.create_agent(
+                    ORG_A, {"name": f"a{i}", "model": "scripted/x", "tools": [name]}
+                )
+            )["id"]
+            for i in range(2)
+        ]
+        started = asyncio.Event()
+
+        async def tools_started(**_: Any) -> None:
+            started.set()
+
+        worker.ctx.hooks.on("tools", tools_started)
+        a_job = await app.jobs.create_job(
+            ORG_A,
+            {
+                "requests": [{"agent_id": a, "messages": "go"} for a in a_agents],
+                "max_steps": 1,
+                "options": {"script": [{"tool": name, "args": {}, "heartbeat": False}]},
+            },
+        )
+        await asyncio.wait_for(started.wait(), timeout=60)
+        beside = await _until(app, await _job_b(world), "completed", ORG_B)
+        a_runs = await app.jobs.job_runs(ORG_A, a_job["id"])
+        assert {r["status"] for r in a_runs} == {"waiting_tools"}  # A's tools still sleeping
+        print(f"\norganisation B's job: {alone:.2f} s alone, {beside:.2f} s beside A's tools")
+        assert await _until(app, a_job["id"], "completed", ORG_A) >= 0
+        a_runs = await app.jobs.job_runs(ORG_A, a_job["id"])
+        assert all(r["status"] == "completed" for r in a_runs)
+    finally:
+        worker.stop()
+        await running
+
+
+SLEEPY = tool_source("sleepy", "time.sleep(600)\nreturn 'never'")

@@ -124,8 +124,9 @@ def _load(path: str) -> dict[str, Service]:
     return parse_services(data, path)
 
 
-def configured_services() -> dict[str, Service]:
-    path = os.environ.get("AGENTBATCH_PROVIDERS")
+def configured_services(path: str | None = None) -> dict[str, Service]:
+    """The services of ``path`` (default: the file ``AGENTBATCH_PROVIDERS`` names)."""
+    path = path if path is not None else os.environ.get("AGENTBATCH_PROVIDERS")
     return _load(path) if path else {}
 
 

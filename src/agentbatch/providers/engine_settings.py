@@ -7,6 +7,8 @@ the environment; the adapters also take each value as a constructor argument).
 - ``AGENTBATCH_MISTRAL_INLINE_MAX_BYTES`` (default 10,000,000): the same for Mistral.
 - ``AGENTBATCH_PROVIDERS``: a TOML file of extra OpenAI-format batch services
   (see :mod:`agentbatch.providers.configured`).
+- ``AGENTBATCH_OPENAI_COMPATIBLE_BASE_URL`` / ``_API_KEY``: the ``openai-compatible/``
+  server.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class EngineSettings:
     google_inline_max_bytes: int = 20_000_000
     mistral_inline_max_bytes: int = 10_000_000
     providers_file: str | None = None
+    openai_compatible_base_url: str | None = None
+    openai_compatible_api_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
@@ -44,4 +48,6 @@ class EngineSettings:
             google_inline_max_bytes=_int(env, "AGENTBATCH_GOOGLE_INLINE_MAX_BYTES", 20_000_000),
             mistral_inline_max_bytes=_int(env, "AGENTBATCH_MISTRAL_INLINE_MAX_BYTES", 10_000_000),
             providers_file=env.get("AGENTBATCH_PROVIDERS") or None,
+            openai_compatible_base_url=env.get("AGENTBATCH_OPENAI_COMPATIBLE_BASE_URL") or None,
+            openai_compatible_api_key=env.get("AGENTBATCH_OPENAI_COMPATIBLE_API_KEY") or None,
         )

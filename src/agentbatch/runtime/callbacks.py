@@ -34,24 +34,20 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import or_, select, update
 
 from agentbatch import __version__
-from agentbatch.domain.statuses import JOB_TERMINAL
+from agentbatch.config import CallbackSettings
 from agentbatch.guarded_http import DestinationRefused, GuardedTransport
 from agentbatch.net_guard import AddressPolicy, BlockedAddress
 from agentbatch.runtime.context import RuntimeContext
-from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.jobs import JobService
-from agentbatch.store.tables import batch_jobs
+from agentbatch.store import job_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -59,35 +55,7 @@ SIGNATURE_HEADER = "X-AgentBatch-Signature"
 EVENT_HEADER = "X-AgentBatch-Event"
 JOB_HEADER = "X-AgentBatch-Job"
 ATTEMPT_HEADER = "X-AgentBatch-Attempt"
-_TERMINAL = [s.value for s in JOB_TERMINAL]
 _warned_unsigned = False
-
-
-@dataclass(frozen=True)
-class CallbackSettings:
-    secret: str | None = None
-    max_attempts: int = 5
-    backoff_s: float = 10.0  # delay after the first failure: 10 s, 40 s, 160 s, 640 s
-    factor: float = 4.0
-    max_backoff_s: float = 3600.0
-    timeout_s: float = 10.0
-    claim_s: float = 120.0  # how long one delivery holds the row
-    per_pass: int = 32  # deliveries started per pass (concurrently)
-
-    @classmethod
-    def from_env(cls) -> CallbackSettings:
-        d = cls()
-        env = os.environ.get
-        return cls(
-            secret=env("AGENTBATCH_CALLBACK_SECRET") or None,
-            max_attempts=int(env("AGENTBATCH_CALLBACK_MAX_ATTEMPTS") or d.max_attempts),
-            backoff_s=float(env("AGENTBATCH_CALLBACK_BACKOFF") or d.backoff_s),
-            timeout_s=float(env("AGENTBATCH_CALLBACK_TIMEOUT") or d.timeout_s),
-        )
-
-    def delay(self, attempt: int, jitter: float = 1.0) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return min(self.max_backoff_s, self.backoff_s * self.factor ** (attempt - 1)) * jitter
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -110,30 +78,11 @@ def verify_signature(
     return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
-def _due(now: datetime) -> Any:
-    return (
-        batch_jobs.c.callback_status == "pending",
-        batch_jobs.c.status.in_(_TERMINAL),
-        or_(batch_jobs.c.callback_next_at.is_(None), batch_jobs.c.callback_next_at <= now),
-    )
-
-
 async def claim(ctx: RuntimeContext, job_id: str, settings: CallbackSettings) -> int | None:
-    """Take the row for one delivery; returns the attempt number, or None if it is not due
-    (delivered, or claimed by another worker since it was listed)."""
+    """Take the row for one delivery; the attempt number, or None when it is not due."""
     now = ctx.clock()
-    async with ctx.db.write() as conn:
-        result = await conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job_id, *_due(now))
-            .values(callback_next_at=now + timedelta(seconds=settings.claim_s))
-        )
-        if result.rowcount != 1:
-            return None
-        done = await conn.execute(
-            select(batch_jobs.c.callback_attempts).where(batch_jobs.c.id == job_id)
-        )
-        return int(done.scalar_one() or 0) + 1
+    until = now + timedelta(seconds=settings.claim_s)
+    return await ctx.db.transact(lambda conn: job_callbacks.claim(conn, job_id, now, until))
 
 
 async def callback_pass(
@@ -146,18 +95,10 @@ async def callback_pass(
     """Deliver due callbacks; returns how many delivery attempts it made. ``policy``
     (default: the operator's settings) says which addresses may be reached; ``transport``
     is what the guard connects with."""
-    settings = settings or CallbackSettings.from_env()
-    policy = policy or SecuritySettings.from_env().callback_policy()
+    settings = settings or ctx.settings.callbacks
+    policy = policy or ctx.settings.security.callback_policy()
     async with ctx.db.read() as conn:
-        due = (
-            await conn.execute(
-                select(batch_jobs.c.id)
-                .where(*_due(ctx.clock()))
-                .order_by(batch_jobs.c.finished_at, batch_jobs.c.id)
-                .limit(settings.per_pass)
-            )
-        ).scalars()
-        job_ids = list(due)
+        job_ids = await job_callbacks.due(conn, ctx.clock(), settings.per_pass)
     claimed: list[tuple[str, int]] = []
     for job_id in job_ids:
         attempt = await claim(ctx, job_id, settings)
@@ -267,16 +208,16 @@ async def _record(
     final: bool = False,
 ) -> None:
     now = ctx.clock()
-    values: dict[str, Any] = {"callback_attempts": attempt, "callback_error": error}
+    status, next_at = "pending", None
     if error is None:
-        values.update(callback_status="delivered", callback_next_at=None)
+        status = "delivered"
         log.info("callback for job %s delivered (attempt %d)", job_id, attempt)
     elif final or attempt >= settings.max_attempts:
-        values.update(callback_status="failed", callback_next_at=None)
+        status = "failed"
         log.warning("callback for job %s failed after %d attempts: %s", job_id, attempt, error)
     else:
         delay = settings.delay(attempt, ctx.rng.uniform(0.9, 1.1))
-        values["callback_next_at"] = now + timedelta(seconds=delay)
+        next_at = now + timedelta(seconds=delay)
         log.info(
             "callback for job %s attempt %d failed (%s); retry in %.0fs",
             job_id,
@@ -284,9 +225,8 @@ async def _record(
             error,
             delay,
         )
-    async with ctx.db.write() as conn:
-        await conn.execute(
-            update(batch_jobs)
-            .where(batch_jobs.c.id == job_id, batch_jobs.c.callback_status == "pending")
-            .values(**values)
+    await ctx.db.transact(
+        lambda conn: job_callbacks.record(
+            conn, job_id, attempt=attempt, error=error, status=status, next_at=next_at
         )
+    )
