@@ -99,7 +99,8 @@ async def submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
             sender.add(chunk.ready)  # recorded in the background while the next is prepared
     finally:
         await sender.close()
-    left = [r for r in claimed if r.id not in sender.recorded and r.id not in failed]
+    done = sender.recorded | failed
+    left = [r for r in claimed if r.id not in done]
     if left:  # given up (a lost batch): let any worker take them at once
         pairs = [(r.id, r.fence) for r in left]
         await ctx.db.transact(lambda conn: runs.release(conn, ctx.owner, pairs))
