@@ -340,6 +340,17 @@ async def test_cancel_while_a_batch_is_in_flight(
     else:
         emulated_o = emus.openai.state.batches[second.external_id]
         assert emulated_o.status in ("cancelling", "cancelled")
+    # the worker follows the cancelled batch to its end and cleans up at the provider
+    for _ in range(50):
+        rows = sorted(await provider_batch_rows(ab, job_id), key=lambda b: b.created_at)
+        if rows[1].cleanup == "done":
+            break
+        await worker.tick()
+    assert rows[1].cleanup == "done" and rows[1].status == "canceled"
+    if model == GPT:
+        emulated_o = emus.openai.state.batches[second.external_id]
+        assert emulated_o.status == "cancelled"
+        assert emulated_o.input_file_id not in emus.openai.state.files  # deleted
     emus.assert_no_invalid_requests()
 
 
