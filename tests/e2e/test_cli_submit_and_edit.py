@@ -129,6 +129,8 @@ def test_tool_update_and_masked_environment(ab: Cli) -> None:
         "API_TOKEN": "****",
         "OTHER": "****",
     }
+    network = ab("tools", "update", "shout", "--allow-network", ok=False)  # operator forbids
+    assert network.exit_code == 2 and "AGENTBATCH_TOOLS_ALLOW_NETWORK" in network.stderr
     renamed = ab.write("other.py", source and Path(source).read_text().replace("shout", "yell"))
     refused = ab("tools", "update", "shout", "--file", renamed, ok=False)
     assert refused.exit_code == 2 and "keeps its name" in refused.stderr

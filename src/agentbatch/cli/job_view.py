@@ -13,7 +13,6 @@ from agentbatch.app import AgentBatch
 from agentbatch.cli.common import console, err_console
 from agentbatch.domain.statuses import JOB_TERMINAL
 
-
 # exit codes of `submit --wait` and `wait` (2 stays "bad input", 1 "could not run")
 EXIT_FAILED = 3
 EXIT_CANCELLED = 4

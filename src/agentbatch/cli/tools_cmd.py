@@ -147,6 +147,12 @@ async def show_tool(app: AgentBatch, name: str, as_json: bool) -> None:
 @click.option("--requirement", "requirements", multiple=True, help="Replace the pip requirements.")
 @click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per call.")
 @click.option("--memory-mb", type=int, default=None)
+@click.option(
+    "--allow-network/--no-network",
+    "allow_network",
+    default=None,
+    help="Let the tool reach public addresses (where the operator allows it), or not.",
+)
 @database_option
 @json_option
 @with_app
@@ -160,9 +166,10 @@ async def update_tool(
     requirements: tuple[str, ...],
     timeout_s: float | None,
     memory_mb: int | None,
+    allow_network: bool | None,
     as_json: bool,
 ) -> None:
-    """Change a custom tool: source, description, environment, requirements, limits.
+    """Change a custom tool: source, description, environment, requirements, limits, network.
 
     Agents using it see the change from their next request."""
     changes: dict[str, Any] = {}
@@ -180,6 +187,8 @@ async def update_tool(
         changes["timeout_s"] = timeout_s
     if memory_mb is not None:
         changes["memory_mb"] = memory_mb
+    if allow_network is not None:
+        changes["allow_network"] = allow_network
     tool = await app.tools.update_tool(app.org_id, name, changes)
     if as_json:
         print_json(tool)
