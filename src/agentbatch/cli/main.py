@@ -10,8 +10,8 @@ import sys
 import click
 
 from agentbatch import __version__
-from agentbatch.cli.agent_files_cmd import export_agents, import_agents
 from agentbatch.cli.agent_edit_cmd import register as register_agent_edits
+from agentbatch.cli.agent_files_cmd import export_agents, import_agents
 from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
 from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
