@@ -13,9 +13,14 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
 
-# the embedded model: llama-cpp-python compiles from source (about 9 minutes on 2 cores)
+# the embedded model: llama-cpp-python compiles llama.cpp from source on first install. Only
+# what the bindings load is built: no multimodal library (LLAVA_BUILD=OFF), no llama.cpp
+# "common" library (packaging/llama_cpp_minimal.cmake); portable AVX2 code instead of
+# -march=native (GGML_NATIVE=OFF). Measured in docs/benchmarks.md; CMAKE_ARGS adds flags.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/packaging/llama_cpp_minimal.cmake
+
 install-local: $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,local]"
+	@bash packaging/install_local.sh "$(BIN)" "$(LLAMA_CMAKE_ARGS) $(CMAKE_ARGS)"
 
 demo: install-local
 	$(BIN)/agentbatch demo

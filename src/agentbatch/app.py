@@ -24,8 +24,11 @@ from agentbatch.runtime.tool_exec import ToolExecutor
 from agentbatch.runtime.worker import JobHook, Worker
 from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.agent_files import AgentFileService
+from agentbatch.services.agent_updates import AgentEditService
 from agentbatch.services.agents import AgentService
 from agentbatch.services.jobs import JobService
+from agentbatch.services.preflight import preflight
+from agentbatch.services.results import ResultService
 from agentbatch.services.tools import ToolService
 from agentbatch.store import migrate
 from agentbatch.store.db import Database
@@ -45,8 +48,14 @@ async def ensure_schema(db: Database, *, upgrade: bool) -> None:
         log.info("upgrading database schema %s -> %s", current, head)
         await migrate.upgrade(db)
         return
+    if current is None:
+        raise ConfigError(
+            "this database has no agentbatch tables yet: run `agentbatch db upgrade` "
+            "(with the same --database-url or AGENTBATCH_DATABASE_URL) to create them"
+        )
     raise ConfigError(
-        f"the database schema is at {current or 'nothing'}, not {head}: run `agentbatch db upgrade`"
+        f"this database's schema is at revision {current}, and this agentbatch needs {head}: "
+        "run `agentbatch db upgrade` (with the same --database-url or AGENTBATCH_DATABASE_URL)"
     )
 
 
@@ -89,6 +98,7 @@ class AgentBatch:
         )
         self.agents = AgentService(db, clock)
         self.agent_files = AgentFileService(db, clock)
+        self.agent_edits = AgentEditService(db, self.agents, clock)
         self.tools = ToolService(db, clock, self.security)
         self.jobs = JobService(
             db,
@@ -97,6 +107,7 @@ class AgentBatch:
             clock=clock,
             callback_policy=self.security.callback_policy(),
         )
+        self.results = ResultService(db, self.jobs.prices)
 
     def require_isolation(self) -> None:
         """Serve several organisations: custom tools need bubblewrap (or the operator's
@@ -142,6 +153,11 @@ class AgentBatch:
         """Run a worker in-process until the job ends; returns the job."""
         await self.worker().run_until(job_id, timeout_s=timeout_s)
         return await self.jobs.get_job(None, job_id)
+
+    async def preflight(self, models: Any, *, probe: bool = True) -> dict[str, list[str]]:
+        """Check that every provider these model handles use is configured (and, with
+        ``probe``, reachable); raises ``PreflightError`` listing every problem."""
+        return await preflight(self.registry, models, probe=probe)
 
     async def close(self) -> None:
         await self.tool_executor.aclose()

@@ -51,6 +51,7 @@ class DemoOptions:
     steps: int = 3
     model: str = "local/smollm2"
     database_url: str | None = None
+    org: str = "default"
 
 
 def agent_spec(i: int, model: str) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def message_for(i: int) -> str:
 
 
 async def run_demo(opts: DemoOptions, console: Console) -> dict[str, Any]:
-    from agentbatch.cli.batches_cmd import wait_for_job
+    from agentbatch.cli.job_view import wait_for_job
     from agentbatch.config import RuntimeSettings
 
     settings = RuntimeSettings.from_env()
@@ -99,7 +100,7 @@ async def run_demo(opts: DemoOptions, console: Console) -> dict[str, Any]:
         }
     )
     started = time.perf_counter()
-    async with await AgentBatch.open(opts.database_url, settings=settings) as app:
+    async with await AgentBatch.open(opts.database_url, settings=settings, org_id=opts.org) as app:
         agents = [
             await app.agents.create_agent(app.org_id, agent_spec(i, opts.model))
             for i in range(opts.agents)
@@ -130,7 +131,9 @@ async def run_demo(opts: DemoOptions, console: Console) -> dict[str, Any]:
             rows.append(
                 {
                     "agent": agent["name"],
-                    "status": run["status"],
+                    "input": message_for(agents.index(agent)),
+                    "status": run["status"]
+                    + (" (out of steps)" if run["stop_reason"] == "max_steps" else ""),
                     "steps": run["step"],
                     "tools": calls,
                     "reply": run["reply"] or run["last_error"] or "",
@@ -152,6 +155,7 @@ def _print(
 ) -> None:
     table = Table(
         "agent",
+        "message sent",
         "status",
         "steps",
         "tools called",
@@ -165,6 +169,7 @@ def _print(
         after = f"[green]{r['after']}[/green]" if changed else r["after"]
         table.add_row(
             r["agent"],
+            r["input"],
             r["status"],
             str(r["steps"]),
             " → ".join(r["tools"]),

@@ -35,6 +35,8 @@ from agentbatch.input_limits import (
 
 MAX_JOB_REQUESTS = 100_000
 
+Tag = Annotated[str, Field(min_length=1, max_length=NAME_CHARS)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -97,6 +99,59 @@ class AgentCreate(_Strict):
 EnvName = Annotated[str, Field(min_length=1, max_length=ENV_NAME_CHARS)]
 EnvValue = Annotated[str, Field(max_length=ENV_VALUE_CHARS)]
 Requirement = Annotated[str, Field(max_length=200)]
+
+
+class AgentUpdate(_Strict):
+    """Fields to change (absent or null: unchanged). Lists replace the agent's list."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_CHARS)
+    system: str | None = Field(default=None, max_length=SYSTEM_CHARS)
+    model: str | None = Field(default=None, max_length=MODEL_HANDLE_CHARS)
+    model_settings: ModelSettings | None = None
+    tools: list[ToolName] | None = Field(default=None, max_length=LIST_ITEMS)
+    tool_rules: ToolRules | None = Field(default=None, max_length=LIST_ITEMS)
+    message_buffer_autoclear: bool | None = None
+    metadata: Metadata | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=LIST_ITEMS)
+
+    @field_validator("model")
+    @classmethod
+    def _handle(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_handle(value)
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("tools must not repeat a name")
+        return value
+
+
+class ToolUpdate(_Strict):
+    """A custom tool's changes: new source (its schema is derived again), description,
+    environment, requirements, limits, network. Absent or null: unchanged."""
+
+    source: str | None = Field(default=None, min_length=1, max_length=TOOL_SOURCE_CHARS)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_CHARS)
+    parameters: Parameters | None = None
+    env: dict[EnvName, EnvValue | None] | None = Field(
+        default=None,
+        max_length=ENV_ENTRIES,
+        description="variables to set; null removes one (values are kept secret)",
+    )
+    requirements: list[Requirement] | None = Field(default=None, max_length=32)
+    timeout_s: float | None = Field(
+        default=None, gt=0, le=3600, description="at most AGENTBATCH_TOOL_MAX_TIMEOUT"
+    )
+    memory_mb: int | None = Field(
+        default=None, ge=16, le=65536, description="at most AGENTBATCH_TOOL_MAX_MEMORY_MB"
+    )
+    allow_network: bool | None = Field(
+        default=None,
+        description="reach public addresses (only where AGENTBATCH_TOOLS_ALLOW_NETWORK=1)",
+    )
 
 
 class ToolCreate(_Strict):

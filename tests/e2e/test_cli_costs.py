@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agentbatch.app import AgentBatch
-from agentbatch.cli.batches_cmd import cache_phrase
+from agentbatch.cli.job_view import cache_phrase
 from agentbatch.providers.anthropic import AnthropicBatchProvider
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.testing.anthropic import AnthropicEmulator

@@ -192,7 +192,11 @@ def test_openapi_is_served(tmp_path: Any) -> None:
         import httpx
 
         spec = httpx.get(f"{server.url}/openapi.json").json()
-        assert httpx.get(f"{server.url}/docs").status_code == 200
+        page = httpx.get(f"{server.url}/docs")
+        assert page.status_code == 200 and "cdn" not in page.text.lower()
+        assert "/docs/static/swagger-ui-bundle.js" in page.text  # served from the package
+        script = httpx.get(f"{server.url}/docs/static/swagger-ui-bundle.js")
+        assert script.status_code == 200 and len(script.content) > 100_000
     paths = spec["paths"]
     for path in (
         "/v1/agents",
@@ -204,8 +208,14 @@ def test_openapi_is_served(tmp_path: Any) -> None:
         "/v1/jobs/{job_id}/cancel",
         "/v1/jobs/{job_id}/runs",
         "/v1/jobs/{job_id}/messages",
+        "/v1/jobs/{job_id}/results",
+        "/v1/jobs/{job_id}/export",
+        "/v1/agents/{agent_id}/messages",
+        "/v1/agents/{agent_id}/blocks/{block_id}",
+        "/v1/agents/{agent_id}/tools/{name}",
     ):
         assert path in paths, path
+    assert "patch" in paths["/v1/agents/{agent_id}"] and "patch" in paths["/v1/tools/{name}"]
     assert "ApiKey" in spec["components"]["securitySchemes"]
     error = paths["/v1/jobs/{job_id}"]["get"]["responses"]["404"]
     assert error["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")

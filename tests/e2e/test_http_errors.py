@@ -69,7 +69,15 @@ def test_bad_requests_get_clear_4xx(api: tuple[ThreadedServer, str, str]) -> Non
         )
         locs = {tuple(d["loc"]) for d in invalid["details"]}
         assert ("body", "name") in locs and ("body", "model") in locs
-        assert "body.name" in invalid["message"]
+        assert "name is required" in invalid["message"] and "Value error" not in invalid["message"]
+        letta = error_of(
+            http.post("/v1/agents", json={"name": "a", "memory_blocks": []}), 422, "invalid_input"
+        )
+        assert "unknown field 'memory_blocks' (agentbatch calls this blocks)" in letta["message"]
+        typo = error_of(http.post("/v1/blocks", json={"lable": "x"}), 422, "invalid_input")
+        assert "did you mean 'label'?" in typo["message"]
+        bad_status = error_of(http.get("/v1/jobs", params={"status": "done"}), 422, "invalid_input")
+        assert "'created', 'running', 'completed', 'failed' or 'cancelled'" in bad_status["message"]
 
         not_json = http.post(
             "/v1/jobs", content=b"{not json", headers={"Content-Type": "application/json"}

@@ -13,6 +13,7 @@ from agentbatch.domain.model_io import ItemResult, ModelRequest, ModelResponse, 
 from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
 from agentbatch.providers.anthropic import AnthropicBatchProvider
 from agentbatch.providers.base import BatchProvider
+from agentbatch.step.resolve import heartbeat_message
 from agentbatch.testing.anthropic import AnthropicEmulator
 from agentbatch.testing.faults import FaultPlan, HttpFault
 from agentbatch.testing.server import BackgroundServer, free_port
@@ -94,7 +95,7 @@ def as_history(response: ModelResponse) -> list[Message]:
             )
         )
     if response.tool_calls:
-        out.append(Message.user("[heartbeat] the tools ran; continue", kind="heartbeat"))
+        out.append(heartbeat_message("the tools ran; continue"))  # as the runtime words it
     return out
 
 

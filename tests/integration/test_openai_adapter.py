@@ -13,6 +13,7 @@ from agentbatch.domain.model_io import ItemResult, ModelRequest, Outcome, ToolSp
 from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
 from agentbatch.providers.base import BatchProvider
 from agentbatch.providers.openai_batch import OpenAIBatchProvider
+from agentbatch.step.resolve import heartbeat_message
 from agentbatch.testing.faults import FaultPlan, HttpFault
 from agentbatch.testing.openai_emulator import OpenAIEmulator
 from agentbatch.testing.server import BackgroundServer
@@ -109,7 +110,7 @@ def apply(
                 role="tool", tool_call_id=call.id, content=content, is_error=failed, kind="tool"
             )
         )
-    out.append(Message.user("[heartbeat] the tools ran; continue", kind="heartbeat"))
+    out.append(heartbeat_message("the tools ran; continue"))  # as the runtime words it
     return tuple(out)
 
 

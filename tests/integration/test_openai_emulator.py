@@ -287,6 +287,9 @@ def test_http_faults(client: OpenAI, emulator: OpenAIEmulator) -> None:
         client.with_options(timeout=0.1).batches.list()
 
 
+HEARTBEAT = '{"type": "heartbeat", "reason": "[automated system message] continue"}'
+
+
 def test_chat_completions_steps_and_prompt_caching(client: OpenAI) -> None:
     system = {"role": "system", "content": "memory " * 1200}
     first = client.chat.completions.create(
@@ -300,10 +303,16 @@ def test_chat_completions_steps_and_prompt_caching(client: OpenAI) -> None:
         {"role": "user", "content": "q1"},
         first.choices[0].message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": calls[0].id, "content": "result"},
-        {"role": "user", "content": "heartbeat"},
+        {"role": "user", "content": HEARTBEAT},
     ]
     second = client.chat.completions.create(model="gpt-test", messages=history)
-    assert second.choices[0].message.content == "done: heartbeat"
+    assert second.choices[0].message.content == "done: q1"  # {input}: the run's input
+    # a new run of the same agent (a later job) starts at the top of the script again
+    later = [*history, second.choices[0].message.model_dump(exclude_none=True)]
+    third = client.chat.completions.create(
+        model="gpt-test", messages=[*later, {"role": "user", "content": "q2"}]
+    )
+    assert third.choices[0].finish_reason == "tool_calls"
     usage = second.usage
     assert usage is not None and usage.prompt_tokens_details is not None
     cached = usage.prompt_tokens_details.cached_tokens or 0

@@ -19,10 +19,11 @@ from fastapi import FastAPI
 from agentbatch import __version__
 from agentbatch.api import letta
 from agentbatch.api.deps import AuthMode
+from agentbatch.api.docs import install_docs
 from agentbatch.api.errors import install_error_handlers
 from agentbatch.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from agentbatch.api.models import Health
-from agentbatch.api.routes import agent_files, agents, jobs, tools
+from agentbatch.api.routes import agent_edits, agent_files, agents, jobs, results, tools
 from agentbatch.app import DEFAULT_ORG, AgentBatch
 from agentbatch.config import RuntimeSettings
 from agentbatch.providers.registry import ProviderRegistry
@@ -97,12 +98,15 @@ def create_app(config: ApiConfig | None = None, *, batch: AgentBatch | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from a package by install_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.auth = AuthMode(enabled=config.auth, default_org=config.default_org)
     app.state.batch = None
     install_error_handlers(app)
+    install_docs(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
-    for module in (agent_files, agents, tools, jobs):
+    for module in (agent_files, agents, agent_edits, tools, jobs, results):
         app.include_router(module.router)
     letta.install(app)
 

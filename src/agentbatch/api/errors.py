@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from agentbatch.errors import UserError
+from agentbatch.validation_text import describe_all
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,19 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def _body_fields() -> set[str]:
+    """Every request body's top-level field names (for "did you mean")."""
+    from agentbatch import schemas
+
+    names: set[str] = set()
+    for value in vars(schemas).values():
+        if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel:
+            names.update(value.model_fields)
+    return names
+
+
 def _validation_message(details: list[dict[str, Any]]) -> str:
-    parts = [f"{'.'.join(str(p) for p in d['loc']) or 'request'}: {d['msg']}" for d in details[:5]]
-    more = f" (and {len(details) - 5} more)" if len(details) > 5 else ""
-    return "; ".join(parts) + more if parts else "invalid request"
+    return describe_all(details, _body_fields(), skip_body=True, list_known=False)
 
 
 async def _user_error(_: Request, exc: Exception) -> JSONResponse:

@@ -44,6 +44,7 @@ class Agent(BaseModel):
     tags: list[str] = Field(default_factory=list)
     blocks: list[Block]
     created_at: str | None
+    updated_at: str | None = None
 
 
 class Tool(BaseModel):
@@ -87,6 +88,11 @@ class JobSummary(BaseModel):
     max_steps: int
     request_count: int
     runs: dict[str, int] = Field(description="number of runs in each run status")
+    outcomes: dict[str, int] = Field(
+        default_factory=dict,
+        description="finished runs by stop reason: final_reply, terminal_tool, end_turn, "
+        "max_steps (ran out of steps before a final reply), error, cancelled",
+    )
     metadata: dict[str, Any]
     callback_url: str | None
     callback: CallbackState | None
@@ -120,6 +126,7 @@ class Run(BaseModel):
 class Message(BaseModel):
     id: int
     agent_id: str
+    job_id: str | None = None
     run_id: str | None
     step: int | None
     role: str
@@ -137,3 +144,23 @@ class Health(BaseModel):
     status: str
     version: str
     auth: bool
+
+
+class RunResult(BaseModel):
+    run_id: str
+    agent_id: str
+    agent_name: str
+    model: str
+    status: str
+    stop_reason: str | None
+    input: str | None
+    reply: str | None
+    error: str | None
+    steps: int
+    attempt: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float
+    finished_at: str | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from agentbatch.app import AgentBatch
@@ -12,11 +13,14 @@ from agentbatch.cli.common import (
     console,
     database_option,
     json_option,
+    limit_options,
     load_json_file,
+    more_hint,
     print_json,
     with_app,
 )
 from agentbatch.errors import InvalidInput
+from agentbatch.services.lookup import resolve
 
 
 def _parse_block(spec: str) -> dict[str, Any]:
@@ -28,7 +32,7 @@ def _parse_block(spec: str) -> dict[str, Any]:
 
 @click.group("agents")
 def agents_group() -> None:
-    """Create, list, show and delete agents."""
+    """Create, list, show, change and delete agents; read their transcripts."""
 
 
 @agents_group.command("create")
@@ -97,27 +101,34 @@ async def create_agent(
 
 
 @agents_group.command("list")
-@click.option("--limit", default=100, show_default=True)
 @click.option("--after", default=None, help="Cursor: list agents after this id.")
+@click.option("--name", default=None, help="Only agents with this name.")
+@limit_options(100)
 @database_option
 @json_option
 @with_app
-async def list_agents(app: AgentBatch, limit: int, after: str | None, as_json: bool) -> None:
-    """List agents."""
-    rows = await app.agents.list_agents(app.org_id, limit=limit, after=after)
+async def list_agents(
+    app: AgentBatch, after: str | None, name: str | None, limit: int, all_: bool, as_json: bool
+) -> None:
+    """List agents (whole ids; `show` also takes a unique id prefix or a name)."""
+    rows, more = await app.agents.page_agents(
+        app.org_id, after=after, limit=limit, all_=all_, name=name
+    )
     if as_json:
         print_json(rows)
-        return
-    table = Table("id", "name", "model", "tools", "blocks")
-    for a in rows:
-        table.add_row(
-            a["id"],
-            a["name"],
-            a["model"],
-            ", ".join(a["tools"]),
-            ", ".join(b["label"] for b in a["blocks"]),
-        )
-    console.print(table)
+    else:
+        table = Table("id", "name", "model", "tools", "blocks", "tags")
+        for a in rows:
+            table.add_row(
+                a["id"],
+                escape(a["name"]),
+                a["model"],
+                ", ".join(a["tools"]),
+                ", ".join(b["label"] for b in a["blocks"]),
+                escape(", ".join(a.get("tags") or [])),
+            )
+        console.print(table)
+    more_hint(more, limit)
 
 
 @agents_group.command("show")
@@ -126,13 +137,21 @@ async def list_agents(app: AgentBatch, limit: int, after: str | None, as_json: b
 @json_option
 @with_app
 async def show_agent(app: AgentBatch, agent_id: str, as_json: bool) -> None:
-    """Show one agent with its memory blocks."""
+    """Show one agent with its memory blocks (AGENT_ID: id, unique id prefix or name)."""
+    agent_id = await resolve(app.db, "agent", app.org_id, agent_id)
     agent = await app.agents.get_agent(app.org_id, agent_id)
     if as_json:
         print_json(agent)
         return
-    console.print(f"[bold]{agent['name']}[/bold] {agent['id']}  model={agent['model']}")
+    console.print(
+        f"[bold]{escape(agent['name'])}[/bold] {agent['id']}  model={agent['model']}",
+        highlight=False,
+    )
     console.print(f"tools: {', '.join(agent['tools'])}")
+    if agent.get("tags"):
+        console.print(f"tags: {escape(', '.join(agent['tags']))}")
+    if agent["model_settings"]:
+        console.print(f"model settings: {escape(str(agent['model_settings']))}")
     if agent["tool_rules"]:
         console.print(f"rules: {agent['tool_rules']}")
     for b in agent["blocks"]:
@@ -147,6 +166,7 @@ async def show_agent(app: AgentBatch, agent_id: str, as_json: bool) -> None:
 @with_app
 async def delete_agent(app: AgentBatch, agent_id: str) -> None:
     """Delete an agent and its history."""
+    agent_id = await resolve(app.db, "agent", app.org_id, agent_id)
     await app.agents.delete_agent(app.org_id, agent_id)
     console.print(f"deleted {agent_id}")
 
@@ -193,37 +213,42 @@ async def create_block(
 
 @blocks_group.command("list")
 @click.option("--label", default=None)
-@click.option("--limit", default=100, show_default=True)
 @click.option("--after", default=None)
+@limit_options(100)
 @database_option
 @json_option
 @with_app
 async def list_blocks(
-    app: AgentBatch, label: str | None, limit: int, after: str | None, as_json: bool
+    app: AgentBatch, label: str | None, after: str | None, limit: int, all_: bool, as_json: bool
 ) -> None:
     """List blocks."""
-    rows = await app.agents.list_blocks(app.org_id, label=label, limit=limit, after=after)
+    rows, more = await app.agents.page_blocks(
+        app.org_id, label=label, after=after, limit=limit, all_=all_
+    )
     if as_json:
         print_json(rows)
-        return
-    table = Table("id", "label", "size", "version", "value")
-    for b in rows:
-        table.add_row(
-            b["id"],
-            b["label"],
-            f"{len(b['value'])}/{b['limit']}",
-            str(b["version"]),
-            b["value"][:60],
-        )
-    console.print(table)
+    else:
+        table = Table("id", "label", "size", "version", "value")
+        for b in rows:
+            table.add_row(
+                b["id"],
+                escape(b["label"]),
+                f"{len(b['value'])}/{b['limit']}",
+                str(b["version"]),
+                escape(b["value"][:60]),
+            )
+        console.print(table)
+    more_hint(more, limit)
 
 
 @blocks_group.command("show")
 @click.argument("block_id")
 @database_option
+@json_option
 @with_app
-async def show_block(app: AgentBatch, block_id: str) -> None:
-    """Show one block."""
+async def show_block(app: AgentBatch, block_id: str, as_json: bool) -> None:
+    """Show one block (BLOCK_ID: id or unique id prefix)."""
+    block_id = await resolve(app.db, "block", app.org_id, block_id)
     print_json(await app.agents.get_block(app.org_id, block_id))
 
 
@@ -244,6 +269,7 @@ async def update_block(
     as_json: bool,
 ) -> None:
     """Change a block's value, limit or description."""
+    block_id = await resolve(app.db, "block", app.org_id, block_id)
     block = await app.agents.update_block(
         app.org_id, block_id, {"value": value, "limit": limit, "description": description}
     )
@@ -258,6 +284,7 @@ async def update_block(
 @database_option
 @with_app
 async def delete_block(app: AgentBatch, block_id: str) -> None:
-    """Delete a block that no agent uses."""
+    """Delete a block that no agent uses (detach it with `agents detach-block`)."""
+    block_id = await resolve(app.db, "block", app.org_id, block_id)
     await app.agents.delete_block(app.org_id, block_id)
     console.print(f"deleted {block_id}")

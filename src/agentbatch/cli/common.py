@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentbatch.app import AgentBatch
-from agentbatch.errors import AgentBatchError, UserError
+from agentbatch.errors import AgentBatchError, NotFound, UserError
 
 T = TypeVar("T")
 console = Console()
@@ -51,11 +51,17 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         sys.exit(1)
 
 
+ORG_HELP = "Organisation to act in (default: default; see `agentbatch keys create --org`)."
+
+
 def with_app(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
-    """Open the store (migrating the SQLite default) around an async command body."""
+    """Open the store (migrating the SQLite default) around an async command body, acting
+    in the organisation ``--org`` names (the command gains that option)."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, database_url: str | None = None, **kwargs: Any) -> T:
+    def wrapper(
+        *args: Any, database_url: str | None = None, org: str | None = None, **kwargs: Any
+    ) -> T:
         async def body() -> T:
             try:
                 app = await AgentBatch.open(database_url)
@@ -64,11 +70,58 @@ def with_app(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
                     raise
                 raise AgentBatchError(f"cannot open the database: {exc}") from exc
             async with app:
+                if org and org != app.org_id:
+                    await use_org(app, org)
                 return await fn(app, *args, **kwargs)
 
         return run(body())
 
-    return wrapper
+    return click.option("--org", envvar="AGENTBATCH_ORG", default=None, help=ORG_HELP)(wrapper)
+
+
+async def use_org(app: AgentBatch, org: str) -> None:
+    """Act in ``org``, which must exist (a typo must not create an empty organisation)."""
+    from sqlalchemy import select
+
+    from agentbatch.store.tables import organizations
+
+    async with app.db.read() as conn:
+        rows = (await conn.execute(select(organizations.c.id).order_by(organizations.c.id))).all()
+    known = [r.id for r in rows]
+    if org not in known:
+        raise NotFound(
+            f"no organisation {org!r}; known: {', '.join(known[:20])} "
+            f"(create one with `agentbatch keys create --org {org}`)"
+        )
+    app.org_id = org
+
+
+def limit_options(default: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--limit N`` and ``--all`` for a list command."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option(
+            "--all", "all_", is_flag=True, help="List everything (pages through the database)."
+        )(fn)
+        return click.option(
+            "--limit",
+            default=default,
+            show_default=True,
+            type=click.IntRange(1, 100_000),
+            help="At most this many rows.",
+        )(fn)
+
+    return decorate
+
+
+def more_hint(more: int | bool, limit: int) -> None:
+    """The line under a cut list: how much was left out and how to see it."""
+    if not more:
+        return
+    count = f"{more} more" if not isinstance(more, bool) else "more"
+    err_console.print(
+        f"[dim]... {count}; use --all to list everything, or --limit to show more than {limit}[/dim]"
+    )
 
 
 def print_json(data: Any) -> None:

@@ -10,10 +10,12 @@ import sys
 import click
 
 from agentbatch import __version__
+from agentbatch.cli.agent_edit_cmd import register as register_agent_edits
 from agentbatch.cli.agent_files_cmd import export_agents, import_agents
 from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
 from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
+from agentbatch.cli.results_cmd import register as register_results
 from agentbatch.cli.serve_cmd import keys_group, serve
 from agentbatch.cli.tools_cmd import tools_group
 from agentbatch.config import tune_gc
@@ -30,6 +32,8 @@ def cli(verbose: bool) -> None:
 
 agents_group.add_command(import_agents)
 agents_group.add_command(export_agents)
+register_results(batches_group, agents_group)
+register_agent_edits(agents_group)
 cli.add_command(agents_group)
 cli.add_command(blocks_group)
 cli.add_command(batches_group)
@@ -104,14 +108,15 @@ def worker(database_url: str | None, once: bool) -> None:
     show_default=True,
     help="Any model handle; anthropic/... or openai/... need an API key.",
 )
+@click.option("--org", envvar="AGENTBATCH_ORG", default="default", show_default=True)
 @database_option
-def demo(n_agents: int, steps: int, model: str, database_url: str | None) -> None:
+def demo(n_agents: int, steps: int, model: str, org: str, database_url: str | None) -> None:
     """The main job: agents with memory, one batch job, live progress, a table of results."""
     from agentbatch.demo import DemoOptions, run_demo
 
     if n_agents < 1 or steps < 1:
         raise click.BadParameter("--agents and --steps must be at least 1")
-    run(run_demo(DemoOptions(n_agents, steps, model, database_url), console))
+    run(run_demo(DemoOptions(n_agents, steps, model, database_url, org), console))
 
 
 @cli.command("bench")
@@ -182,8 +187,15 @@ def bench(
     "provider", type=click.Choice(["anthropic", "openai", "google", "mistral", "openrouter"])
 )
 @click.option("--port", default=8765, show_default=True)
-@click.option("--script", "script_path", default=None, type=click.Path(exists=True, dir_okay=False))
-def emulate(provider: str, port: int, script_path: str | None) -> None:
+@click.option(
+    "--script",
+    "script_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON list of script steps (see the README); default: a memory edit, then a reply.",
+)
+@click.option("--log", "log_requests", is_flag=True, help="Print one line per HTTP request.")
+def emulate(provider: str, port: int, script_path: str | None, log_requests: bool) -> None:
     """Serve a protocol-faithful emulator of a provider's batch API on 127.0.0.1."""
     import importlib
 
@@ -194,7 +206,13 @@ def emulate(provider: str, port: int, script_path: str | None) -> None:
         "mistral": "agentbatch.testing.mistral",
         "openrouter": "agentbatch.testing.openrouter",
     }[provider]
-    importlib.import_module(module).main(port, script_path)
+    serve = importlib.import_module(module).main
+    if provider in ("anthropic", "openai"):
+        serve(port, script_path, log_requests=log_requests)
+        return
+    if log_requests:
+        err_console.print("note: --log and the start-up banner are for anthropic and openai")
+    serve(port, script_path)
 
 
 def main() -> None:

@@ -29,6 +29,13 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
     type=click.IntRange(1, 4096),
     help="Largest request body accepted (413 above it).",
 )
+@click.option(
+    "--org",
+    envvar="AGENTBATCH_ORG",
+    default=DEFAULT_ORG,
+    show_default=True,
+    help="With --no-auth: the organisation every request acts in.",
+)
 @database_option
 def serve(
     host: str,
@@ -36,6 +43,7 @@ def serve(
     with_worker: bool,
     no_auth: bool,
     max_body_mb: int,
+    org: str,
     database_url: str | None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
@@ -45,11 +53,12 @@ def serve(
     if no_auth and host not in _LOOPBACK:
         err_console.print(
             f"[yellow]warning:[/yellow] --no-auth on {host}: anyone who can reach this port "
-            f"acts as the {DEFAULT_ORG!r} organisation"
+            f"acts as the {org!r} organisation"
         )
     config = ApiConfig(
         database_url=database_url,
         auth=not no_auth,
+        default_org=org,
         with_worker=with_worker,
         max_body_bytes=max_body_mb * 1024 * 1024,
     )

@@ -11,7 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentbatch.app import AgentBatch
-from agentbatch.cli.common import console, database_option, json_option, print_json, with_app
+from agentbatch.cli.common import (
+    console,
+    database_option,
+    json_option,
+    limit_options,
+    more_hint,
+    print_json,
+    with_app,
+)
 
 
 @click.group("tools")
@@ -50,12 +58,7 @@ async def create_tool(
     as_json: bool,
 ) -> None:
     """Register a tool; its JSON schema is derived from the function's hints and docstring."""
-    env_map = {}
-    for item in env:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"--env must look like NAME=value (got {item!r})")
-        env_map[name] = value
+    env_map = _env_pairs(env)
     tool = await app.tools.create_tool(
         app.org_id,
         {
@@ -99,29 +102,108 @@ def _describe_parameters(schema: dict[str, Any]) -> str:
 
 
 @tools_group.command("list")
+@limit_options(100)
 @database_option
 @json_option
 @with_app
-async def list_tools(app: AgentBatch, as_json: bool) -> None:
+async def list_tools(app: AgentBatch, limit: int, all_: bool, as_json: bool) -> None:
     """List built-in and custom tools."""
     rows = await app.tools.list_tools(app.org_id)
+    more = 0 if all_ else max(0, len(rows) - limit)
+    rows = rows if all_ else rows[:limit]
     if as_json:
         print_json(rows)
-        return
-    table = Table("name", "kind", "description")
-    for t in rows:
-        kind = "built-in" if (t["settings"] or {}).get("builtin") else "custom"
-        table.add_row(escape(t["name"]), kind, escape(t["description"][:80]))
-    console.print(table)
+    else:
+        table = Table("name", "kind", "description")
+        for t in rows:
+            kind = "built-in" if (t["settings"] or {}).get("builtin") else "custom"
+            table.add_row(escape(t["name"]), kind, escape(t["description"][:80]))
+        console.print(table)
+    more_hint(more, limit)
 
 
 @tools_group.command("show")
 @click.argument("name")
 @database_option
+@json_option
 @with_app
-async def show_tool(app: AgentBatch, name: str) -> None:
-    """Show a tool with its schema and settings (limits, requirements, allow_network)."""
+async def show_tool(app: AgentBatch, name: str, as_json: bool) -> None:
+    """Show a tool with its schema and settings (limits, requirements, allow_network;
+    environment values masked)."""
     print_json(await app.tools.get_tool(app.org_id, name))
+
+
+@tools_group.command("update")
+@click.argument("name")
+@click.option(
+    "--file",
+    "file_",
+    type=click.Path(exists=True, dir_okay=False),
+    help="New Python source (the same function name); its schema is derived again.",
+)
+@click.option("--description", default=None)
+@click.option("--env", "env", multiple=True, help="Set NAME=value (repeat).")
+@click.option("--unset-env", "unset_env", multiple=True, help="Remove a variable (repeat).")
+@click.option("--requirement", "requirements", multiple=True, help="Replace the pip requirements.")
+@click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per call.")
+@click.option("--memory-mb", type=int, default=None)
+@click.option(
+    "--allow-network/--no-network",
+    "allow_network",
+    default=None,
+    help="Let the tool reach public addresses (where the operator allows it), or not.",
+)
+@database_option
+@json_option
+@with_app
+async def update_tool(
+    app: AgentBatch,
+    name: str,
+    file_: str | None,
+    description: str | None,
+    env: tuple[str, ...],
+    unset_env: tuple[str, ...],
+    requirements: tuple[str, ...],
+    timeout_s: float | None,
+    memory_mb: int | None,
+    allow_network: bool | None,
+    as_json: bool,
+) -> None:
+    """Change a custom tool: source, description, environment, requirements, limits, network.
+
+    Agents using it see the change from their next request."""
+    changes: dict[str, Any] = {}
+    if file_:
+        changes["source"] = Path(file_).read_text(encoding="utf-8")
+    if description is not None:
+        changes["description"] = description
+    env_changes: dict[str, str | None] = dict(_env_pairs(env))
+    env_changes.update({n: None for n in unset_env})
+    if env_changes:
+        changes["env"] = env_changes
+    if requirements:
+        changes["requirements"] = list(requirements)
+    if timeout_s is not None:
+        changes["timeout_s"] = timeout_s
+    if memory_mb is not None:
+        changes["memory_mb"] = memory_mb
+    if allow_network is not None:
+        changes["allow_network"] = allow_network
+    tool = await app.tools.update_tool(app.org_id, name, changes)
+    if as_json:
+        print_json(tool)
+    else:
+        console.print(f"updated tool [bold]{escape(tool['name'])}[/bold]: {', '.join(changes)}")
+
+
+def _env_pairs(items: tuple[str, ...]) -> dict[str, str]:
+    env_map = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"--env must look like NAME=value (got {item!r})")
+        env_map[name] = value
+    return env_map
 
 
 @tools_group.command("delete")

@@ -53,5 +53,8 @@ def split_handle(handle: str) -> tuple[str, str]:
     """``"anthropic/claude-x"`` -> ``("anthropic", "claude-x")``; ValueError if malformed."""
     provider, sep, model = handle.partition("/")
     if not sep or not provider or not model:
-        raise ValueError(f"model handle must look like 'provider/model' (got {handle!r})")
+        raise ValueError(
+            "model handle must look like 'provider/model', for example "
+            f"anthropic/claude-sonnet-4-5, openai/gpt-4.1-mini or local/smollm2 (got {handle!r})"
+        )
     return provider, model

@@ -24,10 +24,11 @@ Loaded = tuple[dict[str, tuple[AgentSpec, str]], dict[str, list[str]]]
 
 class AgentCache:
     """``recheck_s``: an entry verified this recently is trusted without a query. Agents
-    cannot be edited after creation and cannot be deleted while they have a run, so this
-    only bounds how long a future edit could take to reach a running job."""
+    can be edited while they run (``agents update``, attach / detach): every edit bumps
+    ``updated_at``, and with the default 0 every load verifies it (one indexed query of ids
+    and timestamps per 2,000 agents), so an edit reaches the agent's very next request."""
 
-    def __init__(self, capacity: int = 20_000, recheck_s: float = 2.0) -> None:
+    def __init__(self, capacity: int = 20_000, recheck_s: float = 0.0) -> None:
         self.capacity = capacity
         self.recheck_s = recheck_s
         self._entries: OrderedDict[str, tuple[Any, AgentSpec, str, list[str]]] = OrderedDict()
@@ -90,11 +91,12 @@ class JobCache:
 
 
 class ToolCache:
-    """An organisation's custom tools, re-read at most every ``ttl_s``, and at once when an
-    agent names a custom tool the cached entry lacks (a tool created moments ago). A tool
-    in use cannot be deleted, so staleness never changes what a running agent may call."""
+    """An organisation's custom tools, re-read when older than ``ttl_s``, and at once when
+    an agent names a custom tool the cached entry lacks (a tool created moments ago). Tools
+    can be edited (``tools update``): with the default 0 they are re-read once per pass, so
+    an edit reaches the next request."""
 
-    def __init__(self, ttl_s: float = 2.0) -> None:
+    def __init__(self, ttl_s: float = 0.0) -> None:
         self.ttl_s = ttl_s
         self._entries: dict[str, tuple[float, dict[str, CustomTool]]] = {}
 

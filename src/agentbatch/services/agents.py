@@ -15,14 +15,11 @@ from agentbatch.schemas import AgentCreate, BlockCreate, BlockUpdate
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
 from agentbatch.tools.builtins import BUILTIN_SPECS
+from agentbatch.validation_text import describe_all
 
 
-def pydantic_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "input"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+def pydantic_message(exc: ValidationError, allowed: Any = ()) -> str:
+    return describe_all(exc.errors(), allowed)
 
 
 def parse_model(model_cls: Any, data: Any) -> Any:
@@ -31,7 +28,7 @@ def parse_model(model_cls: Any, data: Any) -> Any:
     try:
         return model_cls.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(pydantic_message(exc)) from None
+        raise InvalidInput(pydantic_message(exc, model_cls.model_fields)) from None
 
 
 def block_out(row: Any) -> dict[str, Any]:
@@ -60,6 +57,7 @@ def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
         "tags": list(row.tags or []),
         "blocks": [block_out(b) for b in blocks],
         "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
     }
 
 
@@ -168,6 +166,61 @@ class AgentService:
                 by_agent.setdefault(agent_id, []).append(block)
         return [agent_out(r, by_agent.get(r.id, [])) for r in rows]
 
+    async def page_agents(
+        self,
+        org_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        all_: bool = False,
+        name: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Agents in id order: ``limit`` of them (or every one with ``all_``, read a page at
+        a time) and how many more there are."""
+        out: list[dict[str, Any]] = []
+        while True:
+            want = 1000 if all_ else limit - len(out)
+            async with self.db.read() as conn:
+                rows = await repo.list_agent_rows(conn, org_id, limit=want, after=after, name=name)
+                by_agent: dict[str, list[Any]] = {}
+                for agent_id, block in await repo.blocks_for_agents(conn, [r.id for r in rows]):
+                    by_agent.setdefault(agent_id, []).append(block)
+                more = (
+                    await repo.count_agent_rows(conn, org_id, after=rows[-1].id, name=name)
+                    if rows and len(rows) == want and not all_
+                    else 0
+                )
+            out.extend(agent_out(r, by_agent.get(r.id, [])) for r in rows)
+            if not all_ or len(rows) < want:
+                return out, more
+            after = rows[-1].id
+
+    async def page_blocks(
+        self,
+        org_id: str,
+        *,
+        label: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+        all_: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]:
+        out: list[dict[str, Any]] = []
+        while True:
+            want = 1000 if all_ else limit - len(out)
+            async with self.db.read() as conn:
+                rows = await repo.list_block_rows(
+                    conn, org_id, label=label, limit=want, after=after
+                )
+                more = (
+                    await repo.count_block_rows(conn, org_id, label=label, after=rows[-1].id)
+                    if rows and len(rows) == want and not all_
+                    else 0
+                )
+            out.extend(block_out(r) for r in rows)
+            if not all_ or len(rows) < want:
+                return out, more
+            after = rows[-1].id
+
     async def delete_agent(self, org_id: str, agent_id: str) -> None:
         from agentbatch.store.jobs_repo import agent_has_active_runs
 
@@ -224,6 +277,16 @@ class AgentService:
         async with self.db.write() as conn:
             if not await repo.get_block_rows(conn, org_id, [block_id]):
                 raise NotFound(f"block {block_id!r} not found")
-            if await repo.block_attachment_count(conn, block_id):
-                raise Conflict(f"block {block_id!r} is attached to agents; detach it first")
+            attached = await repo.block_attachment_count(conn, block_id)
+            if attached:
+                from agentbatch.store.agent_edits import agents_with_block
+
+                users = await agents_with_block(conn, block_id)
+                shown = ", ".join(f"{u.name} ({u.id})" for u in users)
+                raise Conflict(
+                    f"block {block_id!r} is attached to {attached} agent(s): {shown}"
+                    f"{', ...' if attached > len(users) else ''}; detach it first with "
+                    f"`agentbatch agents detach-block AGENT {block_id}` "
+                    "(HTTP: DELETE /v1/agents/{agent_id}/blocks/{block_id})"
+                )
             await repo.delete_block_row(conn, org_id, block_id)

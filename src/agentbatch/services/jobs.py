@@ -20,6 +20,7 @@ from agentbatch.store import jobs as store_jobs
 from agentbatch.store import jobs_repo as repo
 from agentbatch.store.agents_repo import agent_models
 from agentbatch.store.db import Database
+from agentbatch.store.runs_read import outcome_counts
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def message_out(row: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": row.id,
         "agent_id": row.agent_id,
+        "job_id": row.job_id,
         "run_id": row.run_id,
         "step": row.step,
         "role": row.role,
@@ -179,19 +181,23 @@ class JobService:
             usage = await repo.job_usage(conn, job_id)
             by_model = await repo.usage_by_model(conn, job_id)
             batches = await repo.batch_counts(conn, job_id)
-        out = self._job_out(row, counts)
+            outcomes = (await outcome_counts(conn, [job_id]))[job_id]
+        out = self._job_out(row, counts, outcomes)
         out["usage"] = usage
         out["cost"] = self.prices.job_cost(by_model)
         out["provider_batches"] = batches
         return out
 
-    def _job_out(self, row: Any, counts: dict[str, int]) -> dict[str, Any]:
+    def _job_out(
+        self, row: Any, counts: dict[str, int], outcomes: dict[str, int]
+    ) -> dict[str, Any]:
         return {
             "id": row.id,
             "status": row.status,
             "max_steps": row.max_steps,
             "request_count": row.request_count,
             "runs": {s.value: counts.get(s.value, 0) for s in RunStatus},
+            "outcomes": outcomes,
             "metadata": row.metadata,
             "callback_url": row.callback_url,
             "callback": {
@@ -211,11 +217,15 @@ class JobService:
         self, org_id: str, *, status: str | None = None, limit: int = 50, before: str | None = None
     ) -> list[dict[str, Any]]:
         if status is not None and status not in {s.value for s in JobStatus}:
-            raise InvalidInput(f"unknown job status {status!r}")
+            raise InvalidInput(
+                f"unknown job status {status!r}; choose from {', '.join(s.value for s in JobStatus)}"
+            )
         async with self.db.read() as conn:
             rows = await repo.list_job_rows(conn, org_id, status=status, limit=limit, before=before)
-            counts = await repo.run_counts(conn, [r.id for r in rows]) if rows else {}
-        return [self._job_out(r, counts.get(r.id, {})) for r in rows]
+            ids = [r.id for r in rows]
+            counts = await repo.run_counts(conn, ids) if rows else {}
+            outcomes = await outcome_counts(conn, ids)
+        return [self._job_out(r, counts.get(r.id, {}), outcomes.get(r.id, {})) for r in rows]
 
     async def _require_job(self, org_id: str | None, job_id: str) -> Any:
         async with self.db.read() as conn:

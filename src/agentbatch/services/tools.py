@@ -16,13 +16,24 @@ from sqlalchemy import select
 from agentbatch.errors import Conflict, Forbidden, InvalidInput, NotFound
 from agentbatch.ids import Clock, iso, new_id, utcnow
 from agentbatch.input_limits import PARAMETERS_BYTES, json_problem
-from agentbatch.schemas import ToolCreate
+from agentbatch.schemas import ToolCreate, ToolUpdate
 from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.agents import parse_model
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
 from agentbatch.store.tables import agents, tools
 from agentbatch.tools.builtins import BUILTIN_SPECS
+
+MASK = "****"
+
+
+def masked_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """A tool's settings as shown to people and API callers: environment values (often
+    secrets) are masked; the names stay, so one can see what is set."""
+    out = dict(settings or {})
+    if isinstance(out.get("env"), dict):
+        out["env"] = {name: MASK for name in out["env"]}
+    return out
 
 
 def tool_out(row: Any) -> dict[str, Any]:
@@ -32,7 +43,7 @@ def tool_out(row: Any) -> dict[str, Any]:
         "description": row.description,
         "parameters": row.parameters,
         "source": row.source,
-        "settings": {"allow_network": False, **(row.settings or {})},
+        "settings": {"allow_network": False, **masked_settings(row.settings)},
         "created_at": iso(row.created_at),
     }
 
@@ -47,6 +58,18 @@ def builtin_out(name: str) -> dict[str, Any]:
         "source": None,
         "settings": {"builtin": True},
     }
+
+
+def _derive(source: str) -> Any:
+    from agentbatch.tools.python_schema import derive_tool_schema
+
+    try:
+        return derive_tool_schema(source)
+    except ValueError as exc:
+        message = str(exc)
+        if not message.startswith("tool source"):
+            message = f"tool source: {message}"
+        raise InvalidInput(message) from None
 
 
 class ToolService:
@@ -103,15 +126,7 @@ class ToolService:
         spec: ToolCreate = parse_model(ToolCreate, data)
         self._check_allowed()
         requirements = self._check_limits(spec)
-        from agentbatch.tools.python_schema import derive_tool_schema
-
-        try:
-            derived = derive_tool_schema(spec.source)
-        except ValueError as exc:
-            message = str(exc)
-            if not message.startswith("tool source"):
-                message = f"tool source: {message}"
-            raise InvalidInput(message) from None
+        derived = _derive(spec.source)
         name = spec.name or derived.name
         if name != derived.name:
             raise InvalidInput(f"the source defines {derived.name!r}, not {name!r}")
@@ -149,6 +164,14 @@ class ToolService:
                 raise Conflict(f"a tool named {name!r} already exists")
             await conn.execute(tools.insert().values(**row))
         return await self.get_tool(org_id, name)
+
+    async def update_tool(
+        self, org_id: str, name: str, data: ToolUpdate | dict[str, Any]
+    ) -> dict[str, Any]:
+        """Change a custom tool (see :mod:`agentbatch.services.tool_updates`)."""
+        from agentbatch.services.tool_updates import update_tool
+
+        return await update_tool(self, org_id, name, data)
 
     async def get_tool(self, org_id: str, name: str) -> dict[str, Any]:
         if name in BUILTIN_SPECS:

@@ -54,12 +54,41 @@ async def get_agent_row(conn: AsyncConnection, org_id: str, agent_id: str) -> An
 
 
 async def list_agent_rows(
-    conn: AsyncConnection, org_id: str, *, limit: int, after: str | None = None
+    conn: AsyncConnection,
+    org_id: str,
+    *,
+    limit: int,
+    after: str | None = None,
+    name: str | None = None,
 ) -> list[Any]:
     query = select(agents).where(agents.c.org_id == org_id).order_by(agents.c.id).limit(limit)
     if after:
         query = query.where(agents.c.id > after)
+    if name is not None:
+        query = query.where(agents.c.name == name)
     return list((await conn.execute(query)).all())
+
+
+async def count_agent_rows(
+    conn: AsyncConnection, org_id: str, *, after: str | None = None, name: str | None = None
+) -> int:
+    query = select(func.count()).select_from(agents).where(agents.c.org_id == org_id)
+    if after:
+        query = query.where(agents.c.id > after)
+    if name is not None:
+        query = query.where(agents.c.name == name)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def count_block_rows(
+    conn: AsyncConnection, org_id: str, *, label: str | None, after: str | None
+) -> int:
+    query = select(func.count()).select_from(blocks).where(blocks.c.org_id == org_id)
+    if label:
+        query = query.where(blocks.c.label == label)
+    if after:
+        query = query.where(blocks.c.id > after)
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def delete_agent_row(conn: AsyncConnection, org_id: str, agent_id: str) -> bool:

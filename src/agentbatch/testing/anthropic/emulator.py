@@ -181,18 +181,20 @@ def _user_id(params: Mapping[str, Any]) -> str:
     return user_id if isinstance(user_id, str) else ""
 
 
-def main(port: int = 8765, script_path: str | None = None, host: str = "127.0.0.1") -> None:
+def main(
+    port: int = 8765,
+    script_path: str | None = None,
+    host: str = "127.0.0.1",
+    *,
+    log_requests: bool = False,
+) -> None:
     """Serve the emulator in the foreground (``agentbatch emulate anthropic --port P``).
 
-    ``script_path``: a JSON file holding the script (a list of steps); replace it later
-    with ``PUT /_emulator/script`` and the faults with ``PUT /_emulator/faults``.
-    """
-    import uvicorn
+    ``script_path``: a JSON file holding the script (a list of steps; without one, the
+    default: a memory edit, then a reply); replace it later with ``PUT /_emulator/script``
+    and the faults with ``PUT /_emulator/faults``."""
+    from agentbatch.testing.console import load_script, serve
 
-    script: list[Any] = []
-    if script_path:
-        with open(script_path, encoding="utf-8") as fh:
-            script = json.load(fh)
+    script, label = load_script(script_path)
     emu = AnthropicEmulator(script)
-    log.info("anthropic emulator on http://%s:%d (ANTHROPIC_BASE_URL)", host, port)
-    uvicorn.run(emu.app, host=host, port=port, log_level="warning")
+    serve("anthropic", emu.app, host=host, port=port, script_label=label, log_requests=log_requests)

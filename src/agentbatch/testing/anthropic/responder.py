@@ -21,6 +21,7 @@ from typing import Any
 
 from agentbatch.domain.model_io import ModelResponse
 from agentbatch.testing.anthropic.blocks import sign_thinking
+from agentbatch.testing.run_steps import run_position
 
 TTL = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
 CHARS_PER_TOKEN = 4
@@ -166,20 +167,26 @@ def build_message(
 
 
 def conversation_facts(params: Mapping[str, Any]) -> tuple[int, str, str]:
-    """(assistant turns so far, text of the last user turn, all text of that turn).
+    """(this run's step, the run's input text, all text of the last user turn).
 
-    The first text excludes ``tool_result`` content (it feeds the script's ``{input}``); the
-    second includes it (fault rules match on it).
-    """
+    The step counts assistant turns since the run's input (see
+    :mod:`agentbatch.testing.run_steps`); the last text includes ``tool_result`` content
+    (fault rules match on it)."""
     raw = params.get("messages")
     messages = [m for m in raw if isinstance(m, Mapping)] if isinstance(raw, list) else []
-    step = sum(1 for m in messages if m.get("role") == "assistant")
+    step, user_text = run_position(messages, lambda m: _texts(m)[0])
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     if last_user is None:
-        return step, "", ""
-    content = last_user.get("content")
+        return step, user_text, ""
+    text, everything = _texts(last_user)
+    return step, user_text, "\n".join([*everything, text])
+
+
+def _texts(message: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """(the message's own text, the text of its tool results)."""
+    content = message.get("content")
     if isinstance(content, str):
-        return step, content, content
+        return content, []
     texts, everything = [], []
     for block in content if isinstance(content, list) else ():
         if not isinstance(block, Mapping):
@@ -192,5 +199,4 @@ def conversation_facts(params: Mapping[str, Any]) -> tuple[int, str, str]:
                 everything.append(inner)
             elif isinstance(inner, list):
                 everything.extend(str(b.get("text", "")) for b in inner if isinstance(b, Mapping))
-    text = "\n".join(texts)
-    return step, text, "\n".join([*everything, text])
+    return "\n".join(texts), everything

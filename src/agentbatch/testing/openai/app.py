@@ -10,7 +10,6 @@ the script and faults, expire a batch, and read counters.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -207,14 +206,18 @@ class OpenAIEmulator:
                 )
 
 
-def main(port: int = 8090, script_path: str | None = None, host: str = "127.0.0.1") -> None:
+def main(
+    port: int = 8090,
+    script_path: str | None = None,
+    host: str = "127.0.0.1",
+    *,
+    log_requests: bool = False,
+) -> None:
     """Serve the emulator in the foreground (``agentbatch emulate openai --port P``)."""
-    import uvicorn
+    from agentbatch.testing.console import load_script, serve
 
-    script: list[Any] = []
-    if script_path:
-        with open(script_path, encoding="utf-8") as handle:
-            script = json.load(handle)
+    script, label = load_script(script_path)
     emulator = OpenAIEmulator(script)
-    logger.info("OpenAI emulator on http://%s:%d/v1 (%d script steps)", host, port, len(script))
-    uvicorn.run(emulator.app, host=host, port=port, log_level="warning")
+    serve(
+        "openai", emulator.app, host=host, port=port, script_label=label, log_requests=log_requests
+    )

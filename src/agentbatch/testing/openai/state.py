@@ -34,6 +34,7 @@ from agentbatch.testing.openai.objects import (
     unanswered_line,
 )
 from agentbatch.testing.openai.responses import Sealer, check_responses_body, response_body
+from agentbatch.testing.run_steps import run_position, run_start
 
 CHAT_ENDPOINT = "/v1/chat/completions"
 RESPONSES_ENDPOINT = "/v1/responses"
@@ -69,7 +70,7 @@ class EmulatorState:
         self.files: dict[str, StoredFile] = {}
         self.batches: dict[str, Batch] = {}
         self.lock = threading.RLock()
-        self._attempts: dict[tuple[str, int], int] = defaultdict(int)
+        self._attempts: dict[tuple[str, int, int], int] = defaultdict(int)
         self._prefixes: set[str] = set()
         self.sealer = Sealer(secrets.token_bytes(16))
         self.chat_calls = 0
@@ -214,15 +215,12 @@ class EmulatorState:
                 return 500, error_body(500, SERVER_ERROR)
             if forced in _UNANSWERED:
                 return _UNANSWERED[forced]
-            step = sum(1 for m in messages if m.get("role") == "assistant")
+            step, run_input = run_position(messages, lambda m: _text(m.get("content")))
             key = str(body.get("prompt_cache_key") or "")
             attempt = 1
-            if key:
-                self._attempts[(key, step)] += 1
-                attempt = self._attempts[(key, step)]
-            latest: dict[str, Any] = next(
-                (m for m in reversed(messages) if m.get("role") == "user"), {}
-            )
+            if key:  # the same request again (same history length) is a retry
+                self._attempts[(key, step, len(messages))] += 1
+                attempt = self._attempts[(key, step, len(messages))]
             prompt_chars = len(json.dumps(messages)) + len(json.dumps(body.get("tools") or []))
             scripted = answer(
                 self.script,
@@ -230,7 +228,7 @@ class EmulatorState:
                 attempt=attempt,
                 call_id_prefix=new_id("call_", 20),
                 agent_id=key,
-                latest_input=_text(latest.get("content")),
+                latest_input=run_input,
                 prompt_chars=prompt_chars,
                 model=str(body["model"]),
             )
@@ -254,7 +252,6 @@ class EmulatorState:
                 items = check_responses_body(body, self.sealer)
             except BadRequest as exc:
                 return 400, error_body(400, exc.message, param=exc.param, code=exc.code)
-            users = [i for i in items if i.get("role") == "user"]
             last = items[-1]
             last_text = last.get("output") if "output" in last else last.get("content")
             forced = self.faults.take_item_outcome(custom_id, _text(last_text))
@@ -262,10 +259,15 @@ class EmulatorState:
                 return 500, error_body(500, SERVER_ERROR)
             if forced in _UNANSWERED:
                 return _UNANSWERED[forced]
-            # a model turn starts with its first item after a user message
+            # a model turn starts with its first item after a user message; steps count
+            # from this run's input (as the scripted/ provider counts)
+            start, run_input = run_start(
+                items, lambda i: _text(i.get("content")) if i.get("role") == "user" else ""
+            )
+            own = items[max(start, 0) :]
             step = sum(
                 1
-                for prev, item in zip([{}, *items], items, strict=False)
+                for prev, item in zip([{}, *own], own, strict=False)
                 if prev.get("role") == "user"
                 and (
                     item.get("type") in ("reasoning", "function_call")
@@ -274,9 +276,9 @@ class EmulatorState:
             )
             key = str(body.get("prompt_cache_key") or "")
             attempt = 1
-            if key:
-                self._attempts[(key, step)] += 1
-                attempt = self._attempts[(key, step)]
+            if key:  # the same request again (same history length) is a retry
+                self._attempts[(key, step, len(items))] += 1
+                attempt = self._attempts[(key, step, len(items))]
             prompt_chars = len(json.dumps(items)) + len(str(body.get("instructions") or ""))
             prompt_chars += len(json.dumps(body.get("tools") or []))
             scripted = answer(
@@ -285,7 +287,7 @@ class EmulatorState:
                 attempt=attempt,
                 call_id_prefix=new_id("call_", 20),
                 agent_id=key,
-                latest_input=_text(users[-1].get("content")) if users else "",
+                latest_input=run_input,
                 prompt_chars=prompt_chars,
                 model=str(body["model"]),
             )
