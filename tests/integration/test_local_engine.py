@@ -193,6 +193,17 @@ def test_a_history_with_tool_calls_and_results_is_answered() -> None:
 
 
 @needs_model
+def test_the_model_loads_without_amx_buffers_and_reads_long_prompts() -> None:
+    from agentbatch.providers.local.engine import load_model
+
+    # ggml's AMX matmul crashes builds made with GCC on AMX CPUs on any 2+ token batch
+    assert load_model().model_params.use_extra_bufts is False
+    response = generate(_request("Please remember: " + "I like long walks. " * 200))
+    assert response.usage.input_tokens > 800
+    _assert_valid_call(response, (APPEND, SEND))
+
+
+@needs_model
 def test_only_the_allowed_tool_is_called() -> None:
     call = _assert_valid_call(generate(_request(PROMPTS[2], tools=(SEND,))), (SEND,))
     assert call["name"] == "send_message"

@@ -17,7 +17,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from agentbatch.domain.messages import ToolCall
@@ -76,6 +77,36 @@ def ensure_available() -> None:
     find_model_path()
 
 
+@contextmanager
+def plain_cpu_weights() -> Iterator[None]:
+    """While a model loads, keep its weights in plain CPU buffers (llama.cpp's
+    ``use_extra_bufts=False``, the CLI's ``--no-repack``), never in ggml's AMX buffers.
+
+    ggml's AMX matmul (used for batches of 2+ tokens, e.g. every prompt) builds its tile
+    config on the stack, and GCC's ``_tile_loadconfig`` declares an 8-byte read, so GCC drops
+    the other stores: a ``-march=native`` build on an AMX CPU then faults (SIGSEGV) in
+    ``ldtilecfg`` (llama-cpp-python >= 0.3.17; ggml-org/llama.cpp#26954). Our Q4_1 model has
+    no other repacked layout, so nothing else changes. ``Llama()`` has no argument for it.
+    """
+    import llama_cpp.llama_cpp as lib
+
+    if not any(f[0] == "use_extra_bufts" for f in lib.llama_model_params._fields_):
+        yield  # a version without the option also predates the bug
+        return
+    default = lib.llama_model_default_params
+
+    def params() -> Any:
+        value = default()
+        value.use_extra_bufts = False
+        return value
+
+    lib.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        lib.llama_model_default_params = default
+
+
 def _load_llama() -> Any:
     ensure_available()
     import llama_cpp
@@ -83,14 +114,17 @@ def _load_llama() -> Any:
     path = find_model_path()
     started = time.monotonic()
     threads = thread_count()
-    llm = llama_cpp.Llama(
-        model_path=str(path),
-        n_ctx=N_CTX,
-        n_threads=threads,
-        n_threads_batch=threads,
-        seed=DEFAULT_SEED,
-        verbose=False,
-    )
+    with plain_cpu_weights():
+        llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=N_CTX,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=DEFAULT_SEED,
+            verbose=False,
+        )
+    if getattr(llm.model_params, "use_extra_bufts", False):
+        logger.warning("llama-cpp-python ignored use_extra_bufts=False (AMX builds may crash)")
     atexit.register(llm.close)  # freeing it in __del__ at interpreter exit fails noisily
     logger.info(
         "local model loaded",
