@@ -17,14 +17,14 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from agentbatch.domain.messages import ToolCall
 from agentbatch.domain.model_io import ModelRequest, ModelResponse, Usage
 from agentbatch.errors import AgentBatchError, ConfigError, ProviderError
 from agentbatch.providers.local import grammar
+from agentbatch.providers.local.amx import amx_is_unsafe, plain_cpu_weights
 from agentbatch.providers.local.model_file import INSTALL_HINT, find_model_path
 from agentbatch.providers.local.prompt import (
     IM_END,
@@ -77,36 +77,6 @@ def ensure_available() -> None:
     find_model_path()
 
 
-@contextmanager
-def plain_cpu_weights() -> Iterator[None]:
-    """While a model loads, keep its weights in plain CPU buffers (llama.cpp's
-    ``use_extra_bufts=False``, the CLI's ``--no-repack``), never in ggml's AMX buffers.
-
-    ggml's AMX matmul (used for batches of 2+ tokens, e.g. every prompt) builds its tile
-    config on the stack, and GCC's ``_tile_loadconfig`` declares an 8-byte read, so GCC drops
-    the other stores: a ``-march=native`` build on an AMX CPU then faults (SIGSEGV) in
-    ``ldtilecfg`` (llama-cpp-python >= 0.3.17; ggml-org/llama.cpp#26954). Our Q4_1 model has
-    no other repacked layout, so nothing else changes. ``Llama()`` has no argument for it.
-    """
-    import llama_cpp.llama_cpp as lib
-
-    if not any(f[0] == "use_extra_bufts" for f in lib.llama_model_params._fields_):
-        yield  # a version without the option also predates the bug
-        return
-    default = lib.llama_model_default_params
-
-    def params() -> Any:
-        value = default()
-        value.use_extra_bufts = False
-        return value
-
-    lib.llama_model_default_params = params
-    try:
-        yield
-    finally:
-        lib.llama_model_default_params = default
-
-
 def _load_llama() -> Any:
     ensure_available()
     import llama_cpp
@@ -123,7 +93,7 @@ def _load_llama() -> Any:
             seed=DEFAULT_SEED,
             verbose=False,
         )
-    if getattr(llm.model_params, "use_extra_bufts", False):
+    if getattr(llm.model_params, "use_extra_bufts", False) and amx_is_unsafe(llama_cpp.__version__):
         logger.warning("llama-cpp-python ignored use_extra_bufts=False (AMX builds may crash)")
     atexit.register(llm.close)  # freeing it in __del__ at interpreter exit fails noisily
     logger.info(
