@@ -27,6 +27,7 @@ from agentbatch.providers.local import (
     request_from_dict,
     request_to_dict,
 )
+from agentbatch.providers.local.amx import amx_is_unsafe
 from agentbatch.providers.local.engine import ensure_available
 
 
@@ -190,6 +191,27 @@ def test_a_history_with_tool_calls_and_results_is_answered() -> None:
     )
     request = ModelRequest(model="smollm2", system=SYSTEM, messages=messages, tools=(APPEND, SEND))
     _assert_valid_call(generate(request), (APPEND, SEND))
+
+
+@needs_model
+def test_the_model_loads_without_amx_buffers_and_reads_long_prompts() -> None:
+    import llama_cpp
+
+    from agentbatch.providers.local.engine import load_model
+
+    # GCC-built AMX kernels of llama-cpp-python >= 0.3.17 crash on any batch of 2+ tokens
+    if amx_is_unsafe(llama_cpp.__version__):
+        assert load_model().model_params.use_extra_bufts is False
+    response = generate(_request("Please remember: " + "I like long walks. " * 200))
+    assert response.usage.input_tokens > 800
+    _assert_valid_call(response, (APPEND, SEND))
+
+
+def test_amx_is_left_out_from_the_first_version_that_crashes() -> None:
+    assert not amx_is_unsafe("0.3.16")
+    assert not amx_is_unsafe("0.2.90")
+    assert amx_is_unsafe("0.3.17") and amx_is_unsafe("0.3.36") and amx_is_unsafe("0.4.0")
+    assert amx_is_unsafe("1.0.0rc1") and amx_is_unsafe("unknown")
 
 
 @needs_model

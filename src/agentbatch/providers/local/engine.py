@@ -24,6 +24,7 @@ from agentbatch.domain.messages import ToolCall
 from agentbatch.domain.model_io import ModelRequest, ModelResponse, Usage
 from agentbatch.errors import AgentBatchError, ConfigError, ProviderError
 from agentbatch.providers.local import grammar
+from agentbatch.providers.local.amx import amx_is_unsafe, plain_cpu_weights
 from agentbatch.providers.local.model_file import INSTALL_HINT, find_model_path
 from agentbatch.providers.local.prompt import (
     IM_END,
@@ -83,14 +84,17 @@ def _load_llama() -> Any:
     path = find_model_path()
     started = time.monotonic()
     threads = thread_count()
-    llm = llama_cpp.Llama(
-        model_path=str(path),
-        n_ctx=N_CTX,
-        n_threads=threads,
-        n_threads_batch=threads,
-        seed=DEFAULT_SEED,
-        verbose=False,
-    )
+    with plain_cpu_weights():
+        llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=N_CTX,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=DEFAULT_SEED,
+            verbose=False,
+        )
+    if getattr(llm.model_params, "use_extra_bufts", False) and amx_is_unsafe(llama_cpp.__version__):
+        logger.warning("llama-cpp-python ignored use_extra_bufts=False (AMX builds may crash)")
     atexit.register(llm.close)  # freeing it in __del__ at interpreter exit fails noisily
     logger.info(
         "local model loaded",
