@@ -118,9 +118,14 @@ async def claim_waiting_tools(
     skip_locked: bool,
 ) -> list[ToolRun]:
     """Lease runs whose step waits for its tools; each claim counts a tool attempt."""
-    candidates = (
+    open_jobs = select(batch_jobs.c.id).where(batch_jobs.c.status.in_(_OPEN_JOBS))
+    candidates = (  # through the open jobs (the (job_id, status) index), never a scan
         select(runs.c.id)
-        .where(runs.c.status == RunStatus.WAITING_TOOLS.value, lease_free(runs, now))
+        .where(
+            runs.c.job_id.in_(open_jobs),
+            runs.c.status == RunStatus.WAITING_TOOLS.value,
+            lease_free(runs, now),
+        )
         .order_by(runs.c.updated_at)
         .limit(limit)
     )
