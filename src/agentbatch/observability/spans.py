@@ -1,0 +1,322 @@
+"""Spans after the fact, following the OpenTelemetry GenAI semantic conventions.
+
+* one trace per agent step (per batch item): ``invoke_agent {agent}`` (the step, from its
+  request being recorded to its result being applied) → ``chat {model}`` (the model
+  request, from the provider batch's submission to its result; linked to the provider
+  batch's span) and ``execute_tool {tool}`` per tool call; ``gen_ai.conversation.id``
+  (and ``session.id``) is the run, so a tracing UI groups an agent's steps;
+* one trace per job: ``agentbatch.job`` → ``agentbatch.provider_batch`` per provider
+  batch (submit → ended); each step's ``invoke_agent`` links to its job's span.
+
+Token usage follows the conventions: ``gen_ai.usage.input_tokens`` counts every input
+token, cached ones included; ``gen_ai.usage.cache_read.input_tokens`` and
+``gen_ai.usage.cache_creation.input_tokens`` say how many of them were cache reads and
+writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
+
+from agentbatch.domain.model_io import ItemResult
+from agentbatch.ids import as_utc
+from agentbatch.observability.tracing import EMPTY, ForcedIds, parent, remote, span_id_of
+from agentbatch.observability.tracing import trace_id_of as _trace_id_of
+
+# our provider names → the conventions' well-known gen_ai.provider.name values
+PROVIDER_NAMES = {
+    "anthropic": "anthropic",
+    "openai": "openai",
+    "openai-responses": "openai",
+    "google": "gcp.gemini",
+    "mistral": "mistral_ai",
+}
+
+
+def provider_name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+def ns(value: datetime | None, default: int) -> int:
+    value = as_utc(value)
+    return int(value.timestamp() * 1e9) if value is not None else default
+
+
+def job_trace(job_id: str) -> int:
+    return _trace_id_of("job:" + job_id)
+
+
+def job_span(job_id: str) -> int:
+    return span_id_of("job:" + job_id)
+
+
+def batch_span(batch_id: str) -> int:
+    return span_id_of("pbatch:" + batch_id)
+
+
+@dataclass
+class StepRecord:
+    """One applied item, as the spans describe it."""
+
+    item_id: str
+    run_id: str
+    job_id: str
+    agent_id: str
+    agent_name: str
+    handle: str  # provider/model
+    step: int
+    result: ItemResult
+    error_kind: str | None  # the run failed (or the attempt will be retried) with this
+    run_failed: bool
+    tool_rows: list[dict[str, Any]] = field(default_factory=list)  # tool-result messages
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # (captured) input messages
+
+
+@dataclass(frozen=True)
+class ItemTimes:
+    """When an item's request was recorded and its provider batch submitted."""
+
+    provider_batch_id: str | None
+    created_at: datetime | None
+    submitted_at: datetime | None
+
+
+class StepSpans:
+    def __init__(self, tracer: Tracer, ids: ForcedIds, capture: bool) -> None:
+        self.tracer, self.ids, self.capture = tracer, ids, capture
+
+    def emit(
+        self,
+        records: Sequence[StepRecord],
+        times: dict[str, ItemTimes],
+        now_ns: int,
+        tool_times: dict[tuple[str, str], tuple[int, int]],
+        result_ns: dict[str, int],
+    ) -> None:
+        for rec in records:
+            self._step(
+                rec,
+                times.get(rec.item_id),
+                now_ns,
+                tool_times,
+                result_ns.get(rec.item_id, now_ns),
+            )
+
+    def _step(
+        self,
+        rec: StepRecord,
+        t: ItemTimes | None,
+        now_ns: int,
+        tool_times: dict[tuple[str, str], tuple[int, int]],
+        result_at: int,
+    ) -> None:
+        provider, _, model = rec.handle.partition("/")
+        system = provider_name(provider)
+        start = ns(t.created_at, now_ns) if t else now_ns
+        sent = ns(t.submitted_at, start) if t else start
+        tracer = self.tracer
+        self.ids.force(_trace_id_of("item:" + rec.item_id), span_id_of("step:" + rec.item_id))
+        agent = tracer.start_span(
+            f"invoke_agent {rec.agent_name}",
+            context=EMPTY,
+            kind=SpanKind.INTERNAL,
+            attributes={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.provider.name": system,
+                "gen_ai.agent.id": rec.agent_id,
+                "gen_ai.agent.name": rec.agent_name,
+                "gen_ai.conversation.id": rec.run_id,
+                "gen_ai.request.model": model,
+                "session.id": rec.run_id,
+                "agentbatch.job.id": rec.job_id,
+                "agentbatch.run.id": rec.run_id,
+                "agentbatch.item.id": rec.item_id,
+                "agentbatch.step": rec.step,
+            },
+            links=[Link(remote(job_trace(rec.job_id), job_span(rec.job_id)))],
+            start_time=start,
+        )
+        self.ids.clear()
+        inside = trace.set_span_in_context(agent, EMPTY)
+        self._chat(rec, t, inside, system, model, sent, max(result_at, sent))
+        response = rec.result.response
+        if response is not None and rec.tool_rows is not None:
+            results = {r.get("tool_call_id"): r for r in rec.tool_rows}
+            for call in response.tool_calls:
+                row = results.get(call.id)
+                if row is None:
+                    continue  # not run (a rule stopped the step before it)
+                when = tool_times.get((rec.item_id, call.id), (now_ns, now_ns))
+                self._tool(inside, call.name, call.id, call.arguments, row, when)
+        if rec.run_failed:
+            agent.set_status(Status(StatusCode.ERROR, rec.error_kind or "failed"))
+            agent.set_attribute("error.type", rec.error_kind or "failed")
+        agent.end(end_time=max(now_ns, start))
+
+    def _chat(
+        self,
+        rec: StepRecord,
+        t: ItemTimes | None,
+        inside: Any,
+        system: str,
+        model: str,
+        sent: int,
+        ended: int,
+    ) -> None:
+        result = rec.result
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": system,
+            "gen_ai.request.model": model,
+            "agentbatch.item.id": rec.item_id,
+        }
+        links = []
+        if t is not None and t.provider_batch_id:
+            attributes["agentbatch.provider_batch.id"] = t.provider_batch_id
+            links.append(
+                Link(remote(job_trace(rec.job_id), batch_span(t.provider_batch_id)))
+            )
+        response = result.response
+        if response is not None:
+            usage = response.usage
+            attributes.update(
+                {
+                    "gen_ai.response.model": response.model or model,
+                    "gen_ai.response.finish_reasons": (response.stop_reason,),
+                    "gen_ai.usage.input_tokens": usage.input_tokens
+                    + usage.cache_read_tokens
+                    + usage.cache_write_tokens,
+                    "gen_ai.usage.output_tokens": usage.output_tokens,
+                    "gen_ai.usage.cache_read.input_tokens": usage.cache_read_tokens,
+                    "gen_ai.usage.cache_creation.input_tokens": usage.cache_write_tokens,
+                }
+            )
+            if self.capture:
+                attributes["gen_ai.output.messages"] = json.dumps(
+                    [_output_message(result)], ensure_ascii=False
+                )
+        if self.capture and rec.inputs:
+            attributes["gen_ai.input.messages"] = json.dumps(rec.inputs, ensure_ascii=False)
+        span = self.tracer.start_span(
+            f"chat {model}",
+            context=inside,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            links=links,
+            start_time=sent,
+        )
+        if result.outcome.value != "succeeded" or response is None:
+            kind = rec.error_kind or result.outcome.value
+            span.set_attribute("error.type", kind)
+            span.set_status(Status(StatusCode.ERROR, (result.error or kind)[:500]))
+        span.end(end_time=ended)
+
+    def _tool(
+        self,
+        inside: Any,
+        name: str,
+        call_id: str,
+        arguments: str,
+        row: dict[str, Any],
+        when: tuple[int, int],
+    ) -> None:
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": name,
+            "gen_ai.tool.call.id": call_id,
+            "gen_ai.tool.type": "function",
+        }
+        if self.capture:
+            attributes["gen_ai.tool.call.arguments"] = arguments
+            attributes["gen_ai.tool.call.result"] = row.get("content") or ""
+        span = self.tracer.start_span(
+            f"execute_tool {name}",
+            context=inside,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            start_time=when[0],
+        )
+        if row.get("is_error"):
+            span.set_attribute("error.type", "tool_error")
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=max(when))
+
+    def provider_batch(
+        self,
+        *,
+        batch_id: str,
+        job_id: str,
+        provider: str,
+        model: str,
+        external_id: str | None,
+        request_count: int,
+        status: str,
+        error: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        now_ns: int,
+    ) -> None:
+        self.ids.force(None, batch_span(batch_id))
+        span = self.tracer.start_span(
+            "agentbatch.provider_batch",
+            context=parent(job_trace(job_id), job_span(job_id)),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.provider.name": provider_name(provider),
+                "gen_ai.request.model": model.partition("/")[2] or model,
+                "agentbatch.job.id": job_id,
+                "agentbatch.provider_batch.id": batch_id,
+                "agentbatch.provider_batch.external_id": external_id or "",
+                "agentbatch.provider_batch.request_count": request_count,
+                "agentbatch.provider_batch.status": status,
+            },
+            start_time=ns(start, now_ns),
+        )
+        self.ids.clear()
+        if status != "ingested" or error:
+            span.set_status(Status(StatusCode.ERROR, (error or status)[:500]))
+        span.end(end_time=max(ns(end, now_ns), ns(start, now_ns)))
+
+    def job(self, row: Any, now_ns: int) -> None:
+        self.ids.force(job_trace(row.id), job_span(row.id))
+        start = ns(row.created_at, now_ns)
+        span = self.tracer.start_span(
+            "agentbatch.job",
+            context=EMPTY,
+            kind=SpanKind.INTERNAL,
+            attributes={
+                "agentbatch.job.id": row.id,
+                "agentbatch.job.status": row.status,
+                "agentbatch.job.request_count": row.request_count,
+            },
+            start_time=start,
+        )
+        self.ids.clear()
+        if row.status != "completed":
+            span.set_status(Status(StatusCode.ERROR, (row.error or row.status)[:500]))
+        span.end(end_time=max(ns(row.finished_at, now_ns), start))
+
+
+def _output_message(result: ItemResult) -> dict[str, Any]:
+    response = result.response
+    assert response is not None
+    parts: list[dict[str, Any]] = []
+    if response.reasoning:
+        parts.append({"type": "reasoning", "content": response.reasoning})
+    if response.content:
+        parts.append({"type": "text", "content": response.content})
+    for call in response.tool_calls:
+        try:
+            arguments: Any = json.loads(call.arguments)
+        except ValueError:
+            arguments = call.arguments
+        parts.append(
+            {"type": "tool_call", "id": call.id, "name": call.name, "arguments": arguments}
+        )
+    return {"role": "assistant", "parts": parts, "finish_reason": response.stop_reason}
