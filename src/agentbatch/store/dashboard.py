@@ -1,0 +1,314 @@
+"""Reads for the dashboard: one organisation's jobs, runs, provider batches, agents,
+transcripts and memory, each page in a bounded number of statements. Listings page by
+keyset (``after`` / ``before`` an id), never by offset, so the 1,000th page of 100,000
+runs costs what the first does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Integer, String, and_, cast, func, literal, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentbatch.store.tables import (
+    agents,
+    batch_items,
+    batch_jobs,
+    messages,
+    provider_batches,
+    runs,
+    tools,
+)
+
+ERROR_CHARS = 300  # failures are grouped by their error's first characters
+
+
+async def job_row(conn: AsyncConnection, org_id: str, job_id: str) -> Any:
+    query = select(batch_jobs).where(batch_jobs.c.id == job_id, batch_jobs.c.org_id == org_id)
+    return (await conn.execute(query)).first()
+
+
+async def job_rows(
+    conn: AsyncConnection, org_id: str, *, limit: int, before: str | None, status: str | None
+) -> list[Any]:
+    """Newest first; ``before`` is the last job id of the previous page."""
+    query = (
+        select(batch_jobs)
+        .where(batch_jobs.c.org_id == org_id)
+        .order_by(batch_jobs.c.created_at.desc(), batch_jobs.c.id.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(batch_jobs.c.status == status)
+    if before:
+        ref = (
+            await conn.execute(
+                select(batch_jobs.c.created_at).where(
+                    batch_jobs.c.id == before, batch_jobs.c.org_id == org_id
+                )
+            )
+        ).first()
+        if ref is not None:
+            query = query.where(
+                (batch_jobs.c.created_at < ref.created_at)
+                | and_(batch_jobs.c.created_at == ref.created_at, batch_jobs.c.id < before)
+            )
+    return list((await conn.execute(query)).all())
+
+
+async def run_totals(conn: AsyncConnection, job_ids: Sequence[str]) -> list[Any]:
+    """Per (job, model, status): runs, steps taken and tokens, in one scan."""
+    if not job_ids:
+        return []
+    rows = await conn.execute(
+        select(
+            runs.c.job_id,
+            runs.c.model,
+            runs.c.status,
+            func.count().label("n"),
+            func.coalesce(func.sum(runs.c.step), 0).label("steps"),
+            func.coalesce(func.sum(runs.c.input_tokens), 0).label("input_tokens"),
+            func.coalesce(func.sum(runs.c.output_tokens), 0).label("output_tokens"),
+            func.coalesce(func.sum(runs.c.cache_read_tokens), 0).label("cache_read_tokens"),
+            func.coalesce(func.sum(runs.c.cache_write_tokens), 0).label("cache_write_tokens"),
+        )
+        .where(runs.c.job_id.in_(list(job_ids)))
+        .group_by(runs.c.job_id, runs.c.model, runs.c.status)
+    )
+    return list(rows.all())
+
+
+async def turnarounds(conn: AsyncConnection, org_id: str, limit: int = 50) -> list[Any]:
+    """(provider, model, submitted_at, ended_at) of the organisation's latest ingested
+    provider batches: the turnaround history an ETA is judged from."""
+    rows = await conn.execute(
+        select(
+            provider_batches.c.provider,
+            provider_batches.c.model,
+            provider_batches.c.submitted_at,
+            provider_batches.c.ended_at,
+        )
+        .join(batch_jobs, batch_jobs.c.id == provider_batches.c.job_id)
+        .where(
+            batch_jobs.c.org_id == org_id,
+            provider_batches.c.status == "ingested",
+            provider_batches.c.submitted_at.is_not(None),
+            provider_batches.c.ended_at.is_not(None),
+        )
+        .order_by(provider_batches.c.ended_at.desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def batch_rows(
+    conn: AsyncConnection, job_ids: Sequence[str], *, limit: int, after: str | None = None
+) -> list[Any]:
+    query = (
+        select(provider_batches)
+        .where(provider_batches.c.job_id.in_(list(job_ids)))
+        .order_by(provider_batches.c.id)
+        .limit(limit)
+    )
+    if after:
+        query = query.where(provider_batches.c.id > after)
+    return list((await conn.execute(query)).all())
+
+
+async def failure_groups(conn: AsyncConnection, job_id: str, limit: int = 20) -> list[Any]:
+    """Failed runs grouped by (kind, error's first characters), biggest first."""
+    error = func.substr(func.coalesce(runs.c.last_error, ""), 1, ERROR_CHARS).label("error")
+    kind = func.coalesce(runs.c.error_kind, "").label("kind")
+    rows = await conn.execute(
+        select(kind, error, func.count().label("n"))
+        .where(runs.c.job_id == job_id, runs.c.status == "failed")
+        .group_by(kind, error)
+        .order_by(func.count().desc(), kind, error)
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def failure_examples(
+    conn: AsyncConnection, job_id: str, kind: str, error: str, limit: int = 3
+) -> list[Any]:
+    rows = await conn.execute(
+        select(runs.c.id, runs.c.agent_id, runs.c.step, runs.c.attempt)
+        .where(
+            runs.c.job_id == job_id,
+            runs.c.status == "failed",
+            func.coalesce(runs.c.error_kind, "") == kind,
+            func.substr(func.coalesce(runs.c.last_error, ""), 1, ERROR_CHARS) == error,
+        )
+        .order_by(runs.c.id)
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+def _bucket(dialect: str, start: datetime, width: float) -> Any:
+    """Which ``width``-second bucket after ``start`` a run finished in."""
+    if dialect == "sqlite":  # datetimes are stored as UTC text; CAST truncates (>= 0)
+        t0 = start.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        seconds = (func.julianday(runs.c.finished_at) - func.julianday(literal(t0))) * 86400.0
+        return cast(seconds / width, Integer)
+    return func.floor(func.extract("epoch", runs.c.finished_at - literal(start)) / width)
+
+
+async def finished_histogram(
+    conn: AsyncConnection, job_id: str, start: datetime, width_s: float
+) -> list[tuple[int, str, int]]:
+    """(bucket, status, runs) of the job's finished runs, ``width_s`` seconds a bucket."""
+    bucket = _bucket(conn.dialect.name, start, width_s).label("b")
+    rows = await conn.execute(
+        select(bucket, runs.c.status, func.count())
+        .where(runs.c.job_id == job_id, runs.c.finished_at.is_not(None))
+        .group_by(literal_column("b"), runs.c.status)
+    )
+    out: dict[tuple[int, str], int] = {}
+    for b, status, n in rows:
+        key = (max(0, int(b or 0)), status)
+        out[key] = out.get(key, 0) + int(n)
+    return [(b, s, n) for (b, s), n in sorted(out.items())]
+
+
+async def run_page(
+    conn: AsyncConnection,
+    job_id: str,
+    *,
+    status: str | None,
+    after: str | None,
+    before: str | None,
+    limit: int,
+) -> list[Any]:
+    """A page of the job's runs in id order (``before`` reads backwards, returned in order)."""
+    query = select(runs).where(runs.c.job_id == job_id).limit(limit)
+    if status:
+        query = query.where(runs.c.status == status)
+    if before:
+        query = query.where(runs.c.id < before).order_by(runs.c.id.desc())
+        return list(reversed((await conn.execute(query)).all()))
+    if after:
+        query = query.where(runs.c.id > after)
+    return list((await conn.execute(query.order_by(runs.c.id))).all())
+
+
+async def run_row(conn: AsyncConnection, org_id: str, run_id: str) -> Any:
+    query = select(runs).where(runs.c.id == run_id, runs.c.org_id == org_id)
+    return (await conn.execute(query)).first()
+
+
+async def run_items(conn: AsyncConnection, run_id: str, limit: int = 200) -> list[Any]:
+    rows = await conn.execute(
+        select(
+            batch_items.c.id,
+            batch_items.c.provider_batch_id,
+            batch_items.c.step,
+            batch_items.c.attempt,
+            batch_items.c.outcome,
+            batch_items.c.error,
+            batch_items.c.applied,
+            batch_items.c.created_at,
+            batch_items.c.applied_at,
+            provider_batches.c.external_id,
+            provider_batches.c.provider,
+        )
+        .select_from(
+            batch_items.outerjoin(
+                provider_batches, provider_batches.c.id == batch_items.c.provider_batch_id
+            )
+        )
+        .where(batch_items.c.run_id == run_id)
+        .order_by(batch_items.c.created_at, batch_items.c.id)
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def last_result_usage(conn: AsyncConnection, run_id: str) -> Any:
+    """The run's latest applied model answer (its usage is the last request's size)."""
+    rows = await conn.execute(
+        select(batch_items.c.result)
+        .where(batch_items.c.run_id == run_id, batch_items.c.outcome == "succeeded")
+        .order_by(batch_items.c.created_at.desc())
+        .limit(1)
+    )
+    row = rows.first()
+    return row.result if row is not None else None
+
+
+async def agent_row(conn: AsyncConnection, org_id: str, agent_id: str) -> Any:
+    query = select(agents).where(agents.c.id == agent_id, agents.c.org_id == org_id)
+    return (await conn.execute(query)).first()
+
+
+async def agent_page(
+    conn: AsyncConnection, org_id: str, *, after: str | None, limit: int
+) -> list[Any]:
+    query = (
+        select(agents.c.id, agents.c.name, agents.c.model, agents.c.created_at, agents.c.tags)
+        .where(agents.c.org_id == org_id)
+        .order_by(agents.c.id)
+        .limit(limit)
+    )
+    if after:
+        query = query.where(agents.c.id > after)
+    return list((await conn.execute(query)).all())
+
+
+async def agent_runs(conn: AsyncConnection, agent_id: str, limit: int = 20) -> list[Any]:
+    rows = await conn.execute(
+        select(runs)
+        .where(runs.c.agent_id == agent_id)
+        .order_by(runs.c.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def transcript(
+    conn: AsyncConnection,
+    agent_id: str,
+    *,
+    before: int | None,
+    run_id: str | None,
+    limit: int,
+) -> list[Any]:
+    """The agent's latest ``limit`` messages before ``before`` (oldest first)."""
+    query = (
+        select(messages)
+        .where(messages.c.agent_id == agent_id)
+        .order_by(messages.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(messages.c.id < before)
+    if run_id:
+        query = query.where(messages.c.run_id == run_id)
+    return list(reversed((await conn.execute(query)).all()))
+
+
+async def context_size(conn: AsyncConnection, agent_id: str) -> tuple[int, int]:
+    """(messages, characters) of the agent's context window."""
+    chars = (
+        func.coalesce(func.length(messages.c.content), 0)
+        + func.coalesce(func.length(messages.c.reasoning), 0)
+        + func.coalesce(func.length(cast(messages.c.tool_calls, String)), 0)
+    )
+    row = (
+        await conn.execute(
+            select(func.count(), func.coalesce(func.sum(chars), 0)).where(
+                messages.c.agent_id == agent_id, messages.c.in_context.is_(True)
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def tool_list(conn: AsyncConnection, org_id: str) -> list[Any]:
+    rows = await conn.execute(
+        select(tools).where(tools.c.org_id == org_id).order_by(tools.c.name).limit(500)
+    )
+    return list(rows.all())
