@@ -18,7 +18,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client import gc_collector, platform_collector, process_collector
+from prometheus_client import disable_created_metrics, gc_collector, platform_collector, process_collector
 
 MAX_LABEL_VALUES = 200
 TOOL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -46,6 +46,7 @@ class LabelCap:
 
 class PromMetrics:
     def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: they double what scrapers store
         r = self.registry = CollectorRegistry(auto_describe=True)
         process_collector.ProcessCollector(registry=r)
         platform_collector.PlatformCollector(registry=r)
