@@ -6,10 +6,10 @@ runs costs what the first does."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, cast, func, literal, literal_column, select
+from sqlalchemy import String, and_, cast, func, literal, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.store.tables import (
@@ -23,6 +23,14 @@ from agentbatch.store.tables import (
 )
 
 ERROR_CHARS = 300  # failures are grouped by their error's first characters
+_SUMS = (
+    func.count().label("n"),
+    func.coalesce(func.sum(runs.c.step), 0).label("steps"),
+    func.coalesce(func.sum(runs.c.input_tokens), 0).label("input_tokens"),
+    func.coalesce(func.sum(runs.c.output_tokens), 0).label("output_tokens"),
+    func.coalesce(func.sum(runs.c.cache_read_tokens), 0).label("cache_read_tokens"),
+    func.coalesce(func.sum(runs.c.cache_write_tokens), 0).label("cache_write_tokens"),
+)
 
 
 async def job_row(conn: AsyncConnection, org_id: str, job_id: str) -> Any:
@@ -63,17 +71,7 @@ async def run_totals(conn: AsyncConnection, job_ids: Sequence[str]) -> list[Any]
     if not job_ids:
         return []
     rows = await conn.execute(
-        select(
-            runs.c.job_id,
-            runs.c.model,
-            runs.c.status,
-            func.count().label("n"),
-            func.coalesce(func.sum(runs.c.step), 0).label("steps"),
-            func.coalesce(func.sum(runs.c.input_tokens), 0).label("input_tokens"),
-            func.coalesce(func.sum(runs.c.output_tokens), 0).label("output_tokens"),
-            func.coalesce(func.sum(runs.c.cache_read_tokens), 0).label("cache_read_tokens"),
-            func.coalesce(func.sum(runs.c.cache_write_tokens), 0).label("cache_write_tokens"),
-        )
+        select(runs.c.job_id, runs.c.model, runs.c.status, *_SUMS)
         .where(runs.c.job_id.in_(list(job_ids)))
         .group_by(runs.c.job_id, runs.c.model, runs.c.status)
     )
@@ -149,29 +147,31 @@ async def failure_examples(
 
 
 def _bucket(dialect: str, start: datetime, width: float) -> Any:
-    """Which ``width``-second bucket after ``start`` a run finished in."""
-    if dialect == "sqlite":  # datetimes are stored as UTC text; CAST truncates (>= 0)
-        t0 = start.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-        seconds = (func.julianday(runs.c.finished_at) - func.julianday(literal(t0))) * 86400.0
-        return cast(seconds / width, Integer)
+    """Which ``width``-second bucket after ``start`` a run finished in (NULL: not yet)."""
+    if dialect == "sqlite":  # datetimes are stored as UTC text
+        t0 = int(start.timestamp())
+        return (func.unixepoch(runs.c.finished_at) - t0) / int(max(1, width))
     return func.floor(func.extract("epoch", runs.c.finished_at - literal(start)) / width)
 
 
-async def finished_histogram(
+async def job_buckets(
     conn: AsyncConnection, job_id: str, start: datetime, width_s: float
-) -> list[tuple[int, str, int]]:
-    """(bucket, status, runs) of the job's finished runs, ``width_s`` seconds a bucket."""
+) -> list[Any]:
+    """Per (model, status, finished bucket): runs, steps and tokens, in one scan of the
+    job's runs (totals and the finished-over-time chart come from the same rows)."""
     bucket = _bucket(conn.dialect.name, start, width_s).label("b")
     rows = await conn.execute(
-        select(bucket, runs.c.status, func.count())
-        .where(runs.c.job_id == job_id, runs.c.finished_at.is_not(None))
-        .group_by(literal_column("b"), runs.c.status)
+        select(
+            literal(job_id).label("job_id"),
+            runs.c.model,
+            runs.c.status,
+            bucket,
+            *_SUMS,
+        )
+        .where(runs.c.job_id == job_id)
+        .group_by(runs.c.model, runs.c.status, literal_column("b"))
     )
-    out: dict[tuple[int, str], int] = {}
-    for b, status, n in rows:
-        key = (max(0, int(b or 0)), status)
-        out[key] = out.get(key, 0) + int(n)
-    return [(b, s, n) for (b, s), n in sorted(out.items())]
+    return list(rows.all())
 
 
 async def run_page(

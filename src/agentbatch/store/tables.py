@@ -264,3 +264,6 @@ block_history = Table(
     Column("created_at", TS, nullable=False),
     Index("ix_block_history_block", "block_id", "version"),
 )
+
+# the dashboard pages a job's runs by id (keyset): without it each page sorts the job's runs
+Index("ix_runs_job_id", runs.c.job_id, runs.c.id)

@@ -4,7 +4,6 @@ presentation). Totals of ended jobs never change: they are kept in a small cache
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime, timedelta
 from typing import Any
 
 from agentbatch.api.dashboard import eta, present
@@ -93,7 +92,13 @@ class Pages:
             job = await reads.job_row(conn, org_id, job_id)
             if job is None:
                 return None
-            t = (await self._totals(conn, [job]))[job.id]
+            start = as_utc(job.started_at or job.created_at)
+            assert start is not None
+            end = as_utc(job.finished_at) or utcnow()
+            width = max(1.0, (end - start).total_seconds() / CHART_BUCKETS)
+            rows = await reads.job_buckets(conn, job.id, start, width)
+            t = present.totals(rows).get(job.id, present.Totals())
+            buckets = [(int(r.b), r.status, int(r.n)) for r in rows if r.b is not None]
             batches = await reads.batch_rows(conn, [job.id], limit=200)
             history = (
                 await reads.turnarounds(conn, org_id)
@@ -104,11 +109,6 @@ class Pages:
             for g in await reads.failure_groups(conn, job.id):
                 examples = await reads.failure_examples(conn, job.id, g.kind, g.error)
                 groups.append({"kind": g.kind, "error": g.error, "n": g.n, "examples": examples})
-            start = as_utc(job.started_at or job.created_at)
-            assert start is not None
-            end = as_utc(job.finished_at) or utcnow()
-            width = max(1.0, (end - start).total_seconds() / CHART_BUCKETS)
-            buckets = await reads.finished_histogram(conn, job.id, start, width)
         in_flight = [b for b in batches if b.status in ("submitting", "in_progress")]
         out = self._summary(job, t, history, in_flight)
         out.update(
@@ -226,5 +226,3 @@ def _block_view(block: Any, versions: list[Any]) -> dict[str, Any]:
     return {"block": block, "edits": edits, "older": len(versions) > 10}
 
 
-def cutoff(hours: float) -> datetime:
-    return utcnow() - timedelta(hours=hours)

@@ -100,8 +100,8 @@ def chart_svg(
     w, h, pad = 600, 160, 24
     per: dict[int, dict[str, int]] = {}
     for b, status, n in buckets:
-        per.setdefault(min(b, n_buckets - 1), {}).setdefault(status, 0)
-        per[min(b, n_buckets - 1)][status] += n
+        at = per.setdefault(min(max(b, 0), n_buckets - 1), {})
+        at[status] = at.get(status, 0) + n
     peak = max((sum(v.values()) for v in per.values()), default=0) or 1
     bar = (w - 2 * pad) / n_buckets
     parts = [

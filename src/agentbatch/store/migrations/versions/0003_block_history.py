@@ -1,4 +1,4 @@
-"""block history: every value a memory block held, one row per edit
+"""block history (one row per value a memory block took); runs indexed by (job, id)
 
 Revision ID: 0003
 Revises: 0002
@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_block_history_block", "block_history", ["block_id", "version"])
+    # the dashboard pages a job's runs by id; maintained only when runs are inserted
+    op.create_index("ix_runs_job_id", "runs", ["job_id", "id"])
     # what each block holds now is its first recorded version: the next edit has a base
     op.execute(
         "INSERT INTO block_history (block_id, org_id, version, value, source, created_at) "
@@ -45,5 +47,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_runs_job_id", table_name="runs")
     op.drop_index("ix_block_history_block", table_name="block_history")
     op.drop_table("block_history")
