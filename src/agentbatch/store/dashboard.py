@@ -150,7 +150,7 @@ def _bucket(dialect: str, start: datetime, width: float) -> Any:
     """Which ``width``-second bucket after ``start`` a run finished in (NULL: not yet)."""
     if dialect == "sqlite":  # datetimes are stored as UTC text
         t0 = int(start.timestamp())
-        return (func.unixepoch(runs.c.finished_at) - t0) / int(max(1, width))
+        return (func.unixepoch(runs.c.finished_at) - t0).self_group().op("/")(int(max(1, width)))
     return func.floor(func.extract("epoch", runs.c.finished_at - literal(start)) / width)
 
 
