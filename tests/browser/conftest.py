@@ -24,14 +24,21 @@ FLAGS = [
 ]
 
 
+def _missing(reason: str) -> None:
+    """Skip on a developer's machine; fail in CI (.ci/run installs both)."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed (pip install playwright)")
+        _missing("playwright is not installed (pip install playwright)")
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as p:
         # each launch gets a fresh, temporary profile (user data dir)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

@@ -91,7 +91,7 @@ def test_watch_a_job_to_completion(chromium: Any, screenshots: Path, tmp_path: P
         api = httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key_a}"})
         job_id, good, bad = create_job(api, ok=24, failing=6, polls=8)
 
-        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        context = chromium.new_context(viewport={"width": 1280, "height": 820})
         page = _login(context, srv.url, key_a)
         page.wait_for_selector(f'tr[data-job="{job_id}"]')
         page.click(f'a[href="/ui/jobs/{job_id}"]')
@@ -120,6 +120,7 @@ def test_watch_a_job_to_completion(chromium: Any, screenshots: Path, tmp_path: P
         tokens = page.inner_text('#tokens [data-total="input"]').replace(",", "")
         assert int(tokens) == job["usage"]["input_tokens"]
         page.screenshot(path=str(screenshots / "job.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "job-top.png"))  # the README's size
 
         # a failed run, opened from the failure group's examples
         page.click("#failures a.failed-run")
@@ -146,11 +147,13 @@ def test_watch_a_job_to_completion(chromium: Any, screenshots: Path, tmp_path: P
         assert len(edits) == db["versions"] == 3  # created, appended, replaced
         assert (block.query_selector("li.edit ins").text_content() or "").strip() == "really"
         page.screenshot(path=str(screenshots / "agent.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "agent-top.png"))
 
         # the jobs list, with the ended job
         page.goto(srv.url + "/")
         assert page.get_attribute(f'tr[data-job="{job_id}"]', "data-status") == "completed"
         page.screenshot(path=str(screenshots / "jobs.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "jobs-top.png"))
         context.close()
 
         # another organisation sees nothing of it
