@@ -38,27 +38,44 @@ async def _read(url: str, job_id: str, agent_id: str) -> dict[str, Any]:
     try:
         async with ab.db.read() as conn:
             counts = dict(
-                (await conn.execute(
-                    select(runs.c.status, func.count()).where(runs.c.job_id == job_id)
-                    .group_by(runs.c.status)
-                )).all()
+                (
+                    await conn.execute(
+                        select(runs.c.status, func.count())
+                        .where(runs.c.job_id == job_id)
+                        .group_by(runs.c.status)
+                    )
+                ).all()
             )
-            failed = (await conn.execute(
-                select(runs.c.id, runs.c.last_error, runs.c.error_kind)
-                .where(runs.c.job_id == job_id, runs.c.status == "failed").order_by(runs.c.id)
-            )).all()
-            externals = {r[0] for r in await conn.execute(
-                select(provider_batches.c.external_id).where(provider_batches.c.job_id == job_id)
-            )}
-            history = (await conn.execute(
-                select(messages.c.id, messages.c.kind).where(messages.c.agent_id == agent_id)
-                .order_by(messages.c.id)
-            )).all()
+            failed = (
+                await conn.execute(
+                    select(runs.c.id, runs.c.last_error, runs.c.error_kind)
+                    .where(runs.c.job_id == job_id, runs.c.status == "failed")
+                    .order_by(runs.c.id)
+                )
+            ).all()
+            externals = {
+                r[0]
+                for r in await conn.execute(
+                    select(provider_batches.c.external_id).where(
+                        provider_batches.c.job_id == job_id
+                    )
+                )
+            }
+            history = (
+                await conn.execute(
+                    select(messages.c.id, messages.c.kind)
+                    .where(messages.c.agent_id == agent_id)
+                    .order_by(messages.c.id)
+                )
+            ).all()
             block = await ab.agents.get_agent("acme", agent_id)
-            versions = (await conn.execute(
-                select(func.count()).select_from(block_history)
-                .where(block_history.c.block_id == block["blocks"][0]["id"])
-            )).scalar_one()
+            versions = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(block_history)
+                    .where(block_history.c.block_id == block["blocks"][0]["id"])
+                )
+            ).scalar_one()
     finally:
         await ab.close()
     return {
@@ -109,14 +126,18 @@ def test_watch_a_job_to_completion(chromium: Any, screenshots: Path, tmp_path: P
             li.get_attribute("data-status"): int(li.inner_text().split()[-1].replace(",", ""))
             for li in page.query_selector_all("#run-counts li")
         }
-        assert {s: n for s, n in shown.items() if n} == db["counts"] == {"completed": 24, "failed": 6}
+        assert (
+            {s: n for s, n in shown.items() if n} == db["counts"] == {"completed": 24, "failed": 6}
+        )
         assert page.inner_text("#finished-pct") == "100.0%"
         groups = page.query_selector_all("#failures tbody tr")
         assert len(groups) == 1  # one error, grouped
         assert groups[0].query_selector(".n").inner_text() == str(len(db["failed"]))
         assert db["failed"][0].last_error in groups[0].query_selector(".err").inner_text()
         shown_ext = {e.inner_text() for e in page.query_selector_all("#batches code.ext")}
-        assert shown_ext == db["externals"] and len(shown_ext) == sum(job["provider_batches"].values())
+        assert shown_ext == db["externals"] and len(shown_ext) == sum(
+            job["provider_batches"].values()
+        )
         tokens = page.inner_text('#tokens [data-total="input"]').replace(",", "")
         assert int(tokens) == job["usage"]["input_tokens"]
         page.screenshot(path=str(screenshots / "job.png"), full_page=True)
@@ -139,7 +160,10 @@ def test_watch_a_job_to_completion(chromium: Any, screenshots: Path, tmp_path: P
         items = page.query_selector_all("#transcript li.msg")
         assert [int(i.get_attribute("data-id")) for i in items] == [r.id for r in db["history"]]
         assert [i.get_attribute("data-kind") for i in items] == [r.kind for r in db["history"]]
-        assert page.query_selector_all("#transcript .tool-call b")[0].inner_text() == "core_memory_append"
+        assert (
+            page.query_selector_all("#transcript .tool-call b")[0].inner_text()
+            == "core_memory_append"
+        )
         assert "worth remembering" in (page.text_content("#transcript details.reasoning pre") or "")
         block = page.query_selector(f'[data-block="{db["block"]["id"]}"]')
         assert block.query_selector(".block-value").inner_text() == db["block"]["value"]

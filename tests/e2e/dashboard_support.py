@@ -9,14 +9,22 @@ from typing import Any
 import httpx
 
 THREE_STEPS: list[dict[str, Any]] = [
-    {"tool": "core_memory_append", "args": {"label": "human", "content": "likes {input}"},
-     "heartbeat": True, "reasoning": "worth remembering"},
-    {"tool": "core_memory_replace",
-     "args": {"label": "human", "old_content": "likes", "new_content": "really likes"},
-     "heartbeat": True},
+    {
+        "tool": "core_memory_append",
+        "args": {"label": "human", "content": "likes {input}"},
+        "heartbeat": True,
+        "reasoning": "worth remembering",
+    },
+    {
+        "tool": "core_memory_replace",
+        "args": {"label": "human", "old_content": "likes", "new_content": "really likes"},
+        "heartbeat": True,
+    },
     {"tool": "send_message", "args": {"message": "Noted: {input}."}, "heartbeat": False},
 ]
-ALWAYS_FAILS: list[dict[str, Any]] = [{"tool": "send_message", "args": {"message": "x"}, "fail": "always"}]
+ALWAYS_FAILS: list[dict[str, Any]] = [
+    {"tool": "send_message", "args": {"message": "x"}, "fail": "always"}
+]
 
 
 def create_job(
@@ -24,6 +32,7 @@ def create_job(
 ) -> tuple[str, list[str], list[str]]:
     """``ok`` agents that take three steps and ``failing`` ones whose every attempt errors;
     returns (job id, ok agent ids, failing agent ids)."""
+
     def agent(name: str, settings: dict[str, Any]) -> str:
         body = {
             "name": name,

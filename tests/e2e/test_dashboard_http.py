@@ -14,9 +14,9 @@ import pytest
 from agentbatch.api.dashboard import session
 from agentbatch.app import AgentBatch
 from agentbatch.keys import revoke_key
+from tests.conftest import fast_settings
 from tests.e2e.dashboard_support import create_job, wait_done
 from tests.e2e.http_support import mint_keys, serve
-from tests.conftest import fast_settings
 
 
 @pytest.fixture

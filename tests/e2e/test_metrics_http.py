@@ -79,12 +79,28 @@ def test_counters_move_by_what_the_job_did(tmp_path: Path, priced: None) -> None
     cost = moved(before, after, "agentbatch_cost_usd_total", provider="scripted", model="demo")
     assert cost == pytest.approx(job["cost"]["usd"], abs=1e-6) and cost > 0
     batches = sum(job["provider_batches"].values())
-    assert moved(before, after, "agentbatch_provider_batches_submitted_total", provider="scripted") == batches
-    assert moved(
-        before, after, "agentbatch_provider_batches_ended_total", provider="scripted", status="ingested"
-    ) == batches
-    assert moved(before, after, "agentbatch_provider_requests_submitted_total", provider="scripted") == 13
-    assert moved(before, after, "agentbatch_worker_pass_duration_seconds_count", pass_name="submit") > 0
+    assert (
+        moved(before, after, "agentbatch_provider_batches_submitted_total", provider="scripted")
+        == batches
+    )
+    assert (
+        moved(
+            before,
+            after,
+            "agentbatch_provider_batches_ended_total",
+            provider="scripted",
+            status="ingested",
+        )
+        == batches
+    )
+    assert (
+        moved(before, after, "agentbatch_provider_requests_submitted_total", provider="scripted")
+        == 13
+    )
+    assert (
+        moved(before, after, "agentbatch_worker_pass_duration_seconds_count", pass_name="submit")
+        > 0
+    )
     # database gauges: nothing of the ended job is still open
     assert after[("agentbatch_runs", (("status", "queued"),))] == 0
     assert after[("agentbatch_jobs", (("status", "running"),))] == 0

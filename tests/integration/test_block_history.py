@@ -5,6 +5,8 @@ order, each naming its run and step)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from sqlalchemy import select
 
 from agentbatch.app import AgentBatch
@@ -12,7 +14,11 @@ from agentbatch.store.tables import block_history
 from tests.helpers import make_agents, run_job
 
 SCRIPT = [
-    {"tool": "core_memory_append", "args": {"label": "team", "content": "{agent_id}"}, "heartbeat": True},
+    {
+        "tool": "core_memory_append",
+        "args": {"label": "team", "content": "{agent_id}"},
+        "heartbeat": True,
+    },
     {"tool": "send_message", "args": {"message": "ok"}, "heartbeat": False},
 ]
 
@@ -22,7 +28,9 @@ async def test_every_edit_is_a_history_row(app: AgentBatch) -> None:
         app.org_id, {"label": "team", "value": "Team log:", "limit": 20000}
     )
     await app.agents.update_block(app.org_id, shared["id"], {"value": "Team log (v2):"})
-    ids = await make_agents(app, 12, block_ids=[shared["id"]], tools=["send_message", "core_memory_append"])
+    ids = await make_agents(
+        app, 12, block_ids=[shared["id"]], tools=["send_message", "core_memory_append"]
+    )
     job = await run_job(app, ids, script=SCRIPT, max_steps=2)
     assert job["status"] == "completed"
 
@@ -39,8 +47,10 @@ async def test_every_edit_is_a_history_row(app: AgentBatch) -> None:
     assert rows[0].value == "Team log:" and rows[1].value == "Team log (v2):"
     tool_rows = rows[2:]
     assert {r.agent_id for r in tool_rows} == set(ids)
-    assert all(r.source == "tool" and r.tool == "core_memory_append" and r.step == 0 for r in tool_rows)
-    for before, after in zip(rows[1:], rows[2:], strict=False):  # each write builds on the last
+    assert all(
+        r.source == "tool" and r.tool == "core_memory_append" and r.step == 0 for r in tool_rows
+    )
+    for before, after in pairwise(rows[1:]):  # each write builds on the last
         assert after.value == f"{before.value}\n{after.agent_id}"
     final = await app.agents.get_block(app.org_id, shared["id"])
     assert final["value"] == rows[-1].value and final["version"] == rows[-1].version

@@ -9,13 +9,20 @@ from agentbatch.app import AgentBatch
 from tests.helpers import make_agents, run_job
 
 SCRIPT = [
-    {"tool": "core_memory_append", "args": {"label": "human", "content": "likes {input}"}, "heartbeat": True},
+    {
+        "tool": "core_memory_append",
+        "args": {"label": "human", "content": "likes {input}"},
+        "heartbeat": True,
+    },
     {"tool": "send_message", "args": {"message": "ok"}, "heartbeat": False},
 ]
 
 
 async def test_pages_agree_with_the_job(app: AgentBatch) -> None:
-    spec = {"blocks": [{"label": "human", "value": ""}], "tools": ["send_message", "core_memory_append"]}
+    spec = {
+        "blocks": [{"label": "human", "value": ""}],
+        "tools": ["send_message", "core_memory_append"],
+    }
     ok = await make_agents(app, 7, **spec)
     bad = await make_agents(
         app, 3, **spec, model_settings={"script": [{"tool": "send_message", "fail": "always"}]}
@@ -42,7 +49,12 @@ async def test_pages_agree_with_the_job(app: AgentBatch) -> None:
     agent = await pages.agent(app.org_id, ok[0], before=None, run_id=None)
     assert agent is not None
     assert [m.kind for m in agent["messages"]] == [
-        "input", "assistant", "tool", "heartbeat", "assistant", "tool"
+        "input",
+        "assistant",
+        "tool",
+        "heartbeat",
+        "assistant",
+        "tool",
     ]
     (block,) = agent["blocks"]
     assert block["block"].value == "likes tea"

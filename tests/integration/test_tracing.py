@@ -33,7 +33,9 @@ async def _run(ab: AgentBatch, capture: bool) -> tuple[dict[str, Any], list[Read
         exporters=[exporter],
         batch_export=False,
     )
-    agent = await ab.agents.create_agent(ab.org_id, {"name": "notes", "model": SONNET, **AGENT_SPEC})
+    agent = await ab.agents.create_agent(
+        ab.org_id, {"name": "notes", "model": SONNET, **AGENT_SPEC}
+    )
     job = await ab.jobs.create_job(
         ab.org_id,
         {"requests": [{"agent_id": agent["id"], "messages": "green tea"}], "max_steps": 2},
@@ -58,7 +60,9 @@ async def test_span_tree_of_a_two_step_job(ab: AgentBatch) -> None:
         batch_ids = [r.id for r in await conn.execute(select(provider_batches.c.id))]
     assert len(items) == 2 and len(batch_ids) == 2
 
-    batch_spans = {s.attributes["agentbatch.provider_batch.id"]: s for s in named["agentbatch.provider_batch"]}
+    batch_spans = {
+        s.attributes["agentbatch.provider_batch.id"]: s for s in named["agentbatch.provider_batch"]
+    }
     assert set(batch_spans) == set(batch_ids)
     (job_span,) = named["agentbatch.job"]
     assert job_span.attributes["agentbatch.job.id"] == job["id"]

@@ -80,7 +80,9 @@ def test_progress_segments_add_up() -> None:
 
 
 def test_log_lines_carry_the_bound_ids() -> None:
-    record = logging.LogRecord("agentbatch.x", logging.INFO, __file__, 1, "hello %s", ("you",), None)
+    record = logging.LogRecord(
+        "agentbatch.x", logging.INFO, __file__, 1, "hello %s", ("you",), None
+    )
     with bind(job_id="job-1"), bind(batch_id="pbatch-2"):
         IdsFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))

@@ -17,18 +17,17 @@ from typing import Any
 from fastapi import FastAPI
 
 from agentbatch import __version__
-from agentbatch.api import letta
+from agentbatch.api import letta, metrics_route
+from agentbatch.api.dashboard import routes as dashboard
 from agentbatch.api.deps import AuthMode
 from agentbatch.api.docs import install_docs
 from agentbatch.api.errors import install_error_handlers
 from agentbatch.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from agentbatch.api.models import Health
-from agentbatch.api import metrics_route
-from agentbatch.api.dashboard import routes as dashboard
 from agentbatch.api.routes import agent_edits, agent_files, agents, jobs, results, tools
 from agentbatch.app import DEFAULT_ORG, AgentBatch
 from agentbatch.config import RuntimeSettings
-from agentbatch.observability import observer
+from agentbatch.observability import default_observer
 from agentbatch.observability.settings import ObservabilitySettings
 from agentbatch.providers.registry import ProviderRegistry
 
@@ -94,7 +93,7 @@ def create_app(config: ApiConfig | None = None, *, batch: AgentBatch | None = No
                 except TimeoutError:
                     log.warning("the in-process worker did not stop in time; cancelled it")
             app.state.batch = None
-            observer().flush()
+            default_observer().flush()
             if batch is None:
                 await store.close()
 

@@ -1,5 +1,5 @@
 """Observability: Prometheus metrics, OpenTelemetry traces (GenAI conventions), and logs
-that carry job, run and provider-batch ids. ``observer()`` is the process's observer,
+that carry job, run and provider-batch ids. ``default_observer()`` is the process's observer,
 configured from the environment on first use."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from agentbatch.observability.observer import Observer, PassInfo, metrics
 _observer: Observer | None = None
 
 
-def observer() -> Observer:
+def default_observer() -> Observer:
     """The process's observer (from ``OTEL_*`` / ``AGENTBATCH_*`` on first use)."""
     global _observer
     if _observer is None:
@@ -23,4 +23,4 @@ def set_observer(value: Observer | None) -> None:
     _observer = value
 
 
-__all__ = ["Observer", "PassInfo", "metrics", "observer", "set_observer"]
+__all__ = ["Observer", "PassInfo", "default_observer", "metrics", "set_observer"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,8 @@ from opentelemetry.trace import Status, StatusCode
 
 from agentbatch import __version__
 from agentbatch.observability import prom
+from agentbatch.observability.applied import tally
+from agentbatch.observability.job_spans import JobSpans
 from agentbatch.observability.settings import ObservabilitySettings
 from agentbatch.observability.spans import ItemTimes, StepRecord, StepSpans
 from agentbatch.observability.tracing import EMPTY, exporters_from_env, make_provider
@@ -69,11 +71,13 @@ class Observer:
         self._prices: PriceTable | None = None
         self.provider: TracerProvider | None = None
         self.spans: StepSpans | None = None
+        self.job_spans: JobSpans | None = None
         self.tracer: trace.Tracer | None = None
         if exporters:
             self.provider, ids = make_provider(list(exporters), batch=batch_export)
             self.tracer = self.provider.get_tracer("agentbatch", __version__)
             self.spans = StepSpans(self.tracer, ids, self.settings.capture_content)
+            self.job_spans = JobSpans(self.tracer, ids)
         self._tool_times: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
         self._result_ns: OrderedDict[str, int] = OrderedDict()
         self._passes: dict[str, tuple[Any, Any]] = {}
@@ -158,104 +162,15 @@ class Observer:
 
     async def applied(self, db: Database, planned: Planned, now_ns: int) -> None:
         """Counters for a committed chunk; its steps' spans when tracing."""
-        from agentbatch.runtime.apply.plan import error_kind
-
-        plan, snap = planned.plan, planned.snapshot
-        if plan is None or snap is None or plan.pending:
+        found = tally(planned, with_records=self.spans is not None)
+        if found is None:
             return
-        updates = {row["b_id"]: row for row in plan.writes.run_updates}
-        outcomes: Counter[str] = Counter()
-        retries: Counter[str] = Counter()
-        failures: Counter[str] = Counter()
-        finished: Counter[str] = Counter()
-        steps: Counter[str] = Counter()
-        usage: dict[str, list[int]] = {}
-        records: list[StepRecord] | None = [] if self.spans is not None else None
-        for run_id, (_status, item_id, step) in plan.expect.runs.items():
-            result, row = planned.results.get(item_id), updates.get(run_id)
-            if result is None or row is None:
-                continue
-            status = row.get("status")
-            if status == "waiting_tools":  # applied later, with its tools' results
-                _remember(self._result_ns, item_id, now_ns)
-                continue
-            outcomes[result.outcome.value] += 1
-            kind: str | None = None
-            if status == "failed":
-                kind = row.get("error_kind") or "unknown"
-                failures[kind] += 1
-                finished["failed"] += 1
-            elif status == "queued" and "step" not in row:
-                kind = error_kind(result)
-                retries[kind] += 1
-            run = snap.runs.get(run_id)
-            found = snap.agents.get(run.agent_id) if run is not None else None
-            handle = found[0].model if found is not None else "unknown/unknown"
-            if "step" in row and result.response is not None:
-                steps[handle] += 1
-                u = result.response.usage
-                acc = usage.setdefault(handle, [0, 0, 0, 0])
-                acc[0] += u.input_tokens
-                acc[1] += u.output_tokens
-                acc[2] += u.cache_read_tokens
-                acc[3] += u.cache_write_tokens
-                if status == "completed":
-                    finished["completed"] += 1
-            if records is not None and run is not None:
-                records.append(
-                    StepRecord(
-                        item_id,
-                        run_id,
-                        run.job_id,
-                        run.agent_id,
-                        found[0].name if found is not None else run.agent_id,
-                        handle,
-                        step,
-                        result,
-                        kind,
-                        status == "failed",
-                    )
-                )
-        self._count(outcomes, retries, failures, finished, steps, usage)
-        if records:
-            await self._emit_steps(db, plan, records, now_ns)
-
-    def _count(
-        self,
-        outcomes: Counter[str],
-        retries: Counter[str],
-        failures: Counter[str],
-        finished: Counter[str],
-        steps: Counter[str],
-        usage: dict[str, list[int]],
-    ) -> None:
-        m = self.prom
-        for outcome, n in outcomes.items():
-            m.items_applied.labels(outcome).inc(n)
-        for kind, n in retries.items():
-            m.retries.labels(kind).inc(n)
-        for kind, n in failures.items():
-            m.failures.labels(kind).inc(n)
-        for status, n in finished.items():
-            m.runs_finished.labels(status).inc(n)
-        for handle, n in steps.items():
-            provider, _, model = handle.partition("/")
-            m.agent_steps.labels(provider, m.models(model)).inc(n)
-        for handle, (inp, out, cr, cw) in usage.items():
-            provider, _, model = handle.partition("/")
-            label = m.models(model)
-            for kind, n in (("input", inp), ("output", out), ("cache_read", cr), ("cache_write", cw)):
-                if n:
-                    m.tokens.labels(provider, label, kind).inc(n)
-            price = self.prices.prices.get(handle)
-            if price is not None:
-                cost = (
-                    inp * price.input
-                    + out * price.output
-                    + cr * price.cache_read
-                    + cw * price.cache_write
-                ) / 1e6
-                m.cost.labels(provider, label).inc(cost * (1.0 - price.batch_discount))
+        for item_id in found.deferred:  # applied later, with its tools' results
+            _remember(self._result_ns, item_id, now_ns)
+        found.count(self.prom, self.prices)
+        if found.records:
+            assert planned.plan is not None
+            await self._emit_steps(db, planned.plan, found.records, now_ns)
 
     async def _emit_steps(
         self, db: Database, plan: Any, records: list[StepRecord], now_ns: int
@@ -321,8 +236,8 @@ class Observer:
 
             seconds = (as_utc(end) - as_utc(start)).total_seconds()  # type: ignore[operator]
             self.prom.turnaround.labels(provider).observe(max(0.0, seconds))
-        if self.spans is not None:
-            self.spans.provider_batch(
+        if self.job_spans is not None:
+            self.job_spans.provider_batch(
                 batch_id=batch_id,
                 job_id=job_id,
                 provider=provider,
@@ -370,5 +285,5 @@ class Observer:
                     start=b.submitted_at or b.created_at,
                     end=b.ended_at or row.finished_at,
                 )
-            if self.spans is not None:
-                self.spans.job(row, time.time_ns())
+            if self.job_spans is not None:
+                self.job_spans.job(row, time.time_ns())

@@ -5,8 +5,8 @@
   request, from the provider batch's submission to its result; linked to the provider
   batch's span) and ``execute_tool {tool}`` per tool call; ``gen_ai.conversation.id``
   (and ``session.id``) is the run, so a tracing UI groups an agent's steps;
-* one trace per job: ``agentbatch.job`` → ``agentbatch.provider_batch`` per provider
-  batch (submit → ended); each step's ``invoke_agent`` links to its job's span.
+* one trace per job (``observability.job_spans``); each step's ``invoke_agent`` links
+  to its job's span.
 
 Token usage follows the conventions: ``gen_ai.usage.input_tokens`` counts every input
 token, cached ones included; ``gen_ai.usage.cache_read.input_tokens`` and
@@ -26,7 +26,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
 
 from agentbatch.domain.model_io import ItemResult
 from agentbatch.ids import as_utc
-from agentbatch.observability.tracing import EMPTY, ForcedIds, parent, remote, span_id_of
+from agentbatch.observability.tracing import EMPTY, ForcedIds, remote, span_id_of
 from agentbatch.observability.tracing import trace_id_of as _trace_id_of
 
 # our provider names → the conventions' well-known gen_ai.provider.name values
@@ -179,9 +179,7 @@ class StepSpans:
         links = []
         if t is not None and t.provider_batch_id:
             attributes["agentbatch.provider_batch.id"] = t.provider_batch_id
-            links.append(
-                Link(remote(job_trace(rec.job_id), batch_span(t.provider_batch_id)))
-            )
+            links.append(Link(remote(job_trace(rec.job_id), batch_span(t.provider_batch_id))))
         response = result.response
         if response is not None:
             usage = response.usage
@@ -246,61 +244,6 @@ class StepSpans:
             span.set_attribute("error.type", "tool_error")
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=max(when))
-
-    def provider_batch(
-        self,
-        *,
-        batch_id: str,
-        job_id: str,
-        provider: str,
-        model: str,
-        external_id: str | None,
-        request_count: int,
-        status: str,
-        error: str | None,
-        start: datetime | None,
-        end: datetime | None,
-        now_ns: int,
-    ) -> None:
-        self.ids.force(None, batch_span(batch_id))
-        span = self.tracer.start_span(
-            "agentbatch.provider_batch",
-            context=parent(job_trace(job_id), job_span(job_id)),
-            kind=SpanKind.CLIENT,
-            attributes={
-                "gen_ai.provider.name": provider_name(provider),
-                "gen_ai.request.model": model.partition("/")[2] or model,
-                "agentbatch.job.id": job_id,
-                "agentbatch.provider_batch.id": batch_id,
-                "agentbatch.provider_batch.external_id": external_id or "",
-                "agentbatch.provider_batch.request_count": request_count,
-                "agentbatch.provider_batch.status": status,
-            },
-            start_time=ns(start, now_ns),
-        )
-        self.ids.clear()
-        if status != "ingested" or error:
-            span.set_status(Status(StatusCode.ERROR, (error or status)[:500]))
-        span.end(end_time=max(ns(end, now_ns), ns(start, now_ns)))
-
-    def job(self, row: Any, now_ns: int) -> None:
-        self.ids.force(job_trace(row.id), job_span(row.id))
-        start = ns(row.created_at, now_ns)
-        span = self.tracer.start_span(
-            "agentbatch.job",
-            context=EMPTY,
-            kind=SpanKind.INTERNAL,
-            attributes={
-                "agentbatch.job.id": row.id,
-                "agentbatch.job.status": row.status,
-                "agentbatch.job.request_count": row.request_count,
-            },
-            start_time=start,
-        )
-        self.ids.clear()
-        if row.status != "completed":
-            span.set_status(Status(StatusCode.ERROR, (row.error or row.status)[:500]))
-        span.end(end_time=max(ns(row.finished_at, now_ns), start))
 
 
 def _output_message(result: ItemResult) -> dict[str, Any]:

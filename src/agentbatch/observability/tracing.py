@@ -100,7 +100,8 @@ def _otlp_exporter(env: Mapping[str, str]) -> SpanExporter:
                 "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs `pip install "
                 "opentelemetry-exporter-otlp-proto-grpc`; http/protobuf works without it"
             ) from None
-        return GrpcExporter()  # type: ignore[no-any-return]
+        exporter: SpanExporter = GrpcExporter()
+        return exporter
     if protocol not in ("http/protobuf", "http"):
         raise ConfigError(f"unsupported OTLP protocol {protocol!r} (http/protobuf or grpc)")
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -21,9 +21,9 @@ from typing import Any
 
 from agentbatch.domain.model_io import ItemResult, ModelResponse, Outcome
 from agentbatch.domain.statuses import RunStatus
+from agentbatch.observability.logs import bind
 from agentbatch.runtime.apply import PendingCall, ToolKey, commit_chunk, read_chunk
 from agentbatch.runtime.apply.commit import make_plan
-from agentbatch.observability.logs import bind
 from agentbatch.runtime.apply.plan import plan
 from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.leases import LeaseKeeper

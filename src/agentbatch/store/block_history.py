@@ -14,14 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentbatch.store.bulk import Op, insert_op
 from agentbatch.store.tables import block_history
 
+
 def insert_ops(rows: Sequence[dict[str, Any]], dialect: str) -> list[Op]:
     """The apply pass's history rows, as one driver-level executemany."""
     return insert_op(block_history, rows, dialect)
 
 
-def row(
-    block: Any, source: str, now: datetime, *, agent_id: str | None = None
-) -> dict[str, Any]:
+def row(block: Any, source: str, now: datetime, *, agent_id: str | None = None) -> dict[str, Any]:
     """A history row for a block row (or dict) as it now stands."""
     get = block.get if isinstance(block, dict) else lambda k: getattr(block, k)
     return {

@@ -4,12 +4,13 @@ presentation). Totals of ended jobs never change: they are kept in a small cache
 from __future__ import annotations
 
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from agentbatch.api.dashboard import eta, present
 from agentbatch.ids import as_utc, utcnow
 from agentbatch.pricing import PriceTable, context_window
-from agentbatch.store import block_history
+from agentbatch.store import agent_views, block_history
 from agentbatch.store import dashboard as reads
 from agentbatch.store.agents_repo import blocks_for_agents
 from agentbatch.store.db import Database
@@ -49,8 +50,8 @@ class Pages:
                 counts=t.counts,
                 steps=t.steps,
                 max_steps=job.max_steps,
-                in_flight=[as_utc(b.submitted_at or b.created_at) for b in in_flight],
-                history=[(as_utc(h.submitted_at), as_utc(h.ended_at)) for h in history],
+                in_flight=[_utc(b.submitted_at or b.created_at) for b in in_flight],
+                history=[(_utc(h.submitted_at), _utc(h.ended_at)) for h in history],
             )
         return {
             "job": job,
@@ -151,26 +152,26 @@ class Pages:
             if run is None:
                 return None
             items = await reads.run_items(conn, run.id)
-            agent = await reads.agent_row(conn, org_id, run.agent_id)
+            agent = await agent_views.agent_row(conn, org_id, run.agent_id)
         return {"run": run, "items": items, "agent": agent}
 
     async def agent(
         self, org_id: str, agent_id: str, *, before: int | None, run_id: str | None
     ) -> dict[str, Any] | None:
         async with self.db.read() as conn:
-            agent = await reads.agent_row(conn, org_id, agent_id)
+            agent = await agent_views.agent_row(conn, org_id, agent_id)
             if agent is None:
                 return None
-            rows = await reads.transcript(
+            rows = await agent_views.transcript(
                 conn, agent.id, before=before, run_id=run_id, limit=PAGE * 2 + 1
             )
             blocks = [b for _, b in await blocks_for_agents(conn, [agent.id])]
             history = await block_history.for_blocks(
                 conn, org_id, [b.id for b in blocks], per_block=10
             )
-            runs = await reads.agent_runs(conn, agent.id)
-            n_context, chars = await reads.context_size(conn, agent.id)
-            last = await reads.last_result_usage(conn, runs[0].id) if runs else None
+            runs = await agent_views.agent_runs(conn, agent.id)
+            n_context, chars = await agent_views.context_size(conn, agent.id)
+            last = await agent_views.last_result_usage(conn, runs[0].id) if runs else None
         more = len(rows) > PAGE * 2
         messages = rows[1:] if more else rows
         window = context_window(agent.model)
@@ -201,12 +202,18 @@ class Pages:
 
     async def agents(self, org_id: str, *, after: str | None) -> dict[str, Any]:
         async with self.db.read() as conn:
-            rows = await reads.agent_page(conn, org_id, after=after, limit=PAGE + 1)
+            rows = await agent_views.agent_page(conn, org_id, after=after, limit=PAGE + 1)
         return {"agents": rows[:PAGE], "next": rows[PAGE - 1].id if len(rows) > PAGE else None}
 
     async def tools(self, org_id: str) -> dict[str, Any]:
         async with self.db.read() as conn:
             return {"tools": await reads.tool_list(conn, org_id)}
+
+
+def _utc(value: datetime) -> datetime:
+    out = as_utc(value)
+    assert out is not None
+    return out
 
 
 def _batch_view(b: Any) -> dict[str, Any]:
@@ -224,5 +231,3 @@ def _block_view(block: Any, versions: list[Any]) -> dict[str, Any]:
             {"row": v, "diff": present.diff_html(before, v.value), "first": before is None}
         )
     return {"block": block, "edits": edits, "older": len(versions) > 10}
-
-

@@ -110,6 +110,7 @@ def chart_svg(
         f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#adb5bd"/>',
     ]
     cumulative, points = 0, [f"{pad},{h - pad}"]
+    y: float
     for i in range(n_buckets):
         y = h - pad
         for status in ("completed", "failed", "cancelled"):

@@ -96,7 +96,9 @@ def _not_found(request: Request, what: str) -> HTMLResponse:
 
 
 @router.get("/ui/login")
-async def login_form(request: Request, next: Annotated[str, Query(max_length=500)] = "/") -> Response:
+async def login_form(
+    request: Request, next: Annotated[str, Query(max_length=500)] = "/"
+) -> Response:
     return _render(request, "login.html", next=_safe_next(next), error=None)
 
 
@@ -142,7 +144,9 @@ def _safe_next(target: str) -> str:
 async def jobs_page(
     request: Request,
     before: Id = None,
-    status: Annotated[str | None, Query(pattern="^(created|running|completed|failed|cancelled)$")] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(created|running|completed|failed|cancelled)$")
+    ] = None,
     fragment: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     org = await _org(request)
@@ -199,7 +203,9 @@ async def agents_page(request: Request, after: Id = None) -> Response:
     org = await _org(request)
     if org is None:
         return _login_redirect(request, None)
-    return _render(request, "agents.html", org=org, **await _pages(request).agents(org, after=after))
+    return _render(
+        request, "agents.html", org=org, **await _pages(request).agents(org, after=after)
+    )
 
 
 @router.get("/ui/agents/{agent_id}")
