@@ -74,9 +74,9 @@ class Observer:
         self.job_spans: JobSpans | None = None
         self.tracer: trace.Tracer | None = None
         if exporters:
-            self.provider, ids = make_provider(list(exporters), batch=batch_export)
+            self.provider, ids, direct = make_provider(list(exporters), batch=batch_export)
             self.tracer = self.provider.get_tracer("agentbatch", __version__)
-            self.spans = StepSpans(self.tracer, ids, self.settings.capture_content)
+            self.spans = StepSpans(direct, self.settings.capture_content)
             self.job_spans = JobSpans(self.tracer, ids)
         self._tool_times: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
         self._result_ns: OrderedDict[str, int] = OrderedDict()

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from agentbatch.domain.model_io import ItemResult
 from agentbatch.ids import as_utc
-from agentbatch.observability.tracing import EMPTY, ForcedIds, remote, span_id_of
+from agentbatch.observability.tracing import DirectSpans, remote, span_id_of
 from agentbatch.observability.tracing import trace_id_of as _trace_id_of
 
 # our provider names → the conventions' well-known gen_ai.provider.name values
@@ -88,8 +87,11 @@ class ItemTimes:
 
 
 class StepSpans:
-    def __init__(self, tracer: Tracer, ids: ForcedIds, capture: bool) -> None:
-        self.tracer, self.ids, self.capture = tracer, ids, capture
+    """Builds each applied step's spans (finished, with their recorded times) and hands
+    them to the processors in bulk (``DirectSpans``)."""
+
+    def __init__(self, direct: DirectSpans, capture: bool) -> None:
+        self.direct, self.capture = direct, capture
 
     def emit(
         self,
@@ -116,54 +118,59 @@ class StepSpans:
         tool_times: dict[tuple[str, str], tuple[int, int]],
         result_at: int,
     ) -> None:
+        name = f"invoke_agent {rec.agent_name}"
+        trace_id = _trace_id_of("item:" + rec.item_id)
+        if not self.direct.sampled(trace_id, name):
+            return
         provider, _, model = rec.handle.partition("/")
         system = provider_name(provider)
         start = ns(t.created_at, now_ns) if t else now_ns
         sent = ns(t.submitted_at, start) if t else start
-        tracer = self.tracer
-        self.ids.force(_trace_id_of("item:" + rec.item_id), span_id_of("step:" + rec.item_id))
-        agent = tracer.start_span(
-            f"invoke_agent {rec.agent_name}",
-            context=EMPTY,
-            kind=SpanKind.INTERNAL,
-            attributes={
-                "gen_ai.operation.name": "invoke_agent",
-                "gen_ai.provider.name": system,
-                "gen_ai.agent.id": rec.agent_id,
-                "gen_ai.agent.name": rec.agent_name,
-                "gen_ai.conversation.id": rec.run_id,
-                "gen_ai.request.model": model,
-                "session.id": rec.run_id,
-                "agentbatch.job.id": rec.job_id,
-                "agentbatch.run.id": rec.run_id,
-                "agentbatch.item.id": rec.item_id,
-                "agentbatch.step": rec.step,
-            },
-            links=[Link(remote(job_trace(rec.job_id), job_span(rec.job_id)))],
-            start_time=start,
-        )
-        self.ids.clear()
-        inside = trace.set_span_in_context(agent, EMPTY)
-        self._chat(rec, t, inside, system, model, sent, max(result_at, sent))
+        agent = self.direct.context(trace_id, span_id_of("step:" + rec.item_id))
+        self._chat(rec, t, agent, system, model, sent, max(result_at, sent))
         response = rec.result.response
-        if response is not None and rec.tool_rows is not None:
+        if response is not None:
             results = {r.get("tool_call_id"): r for r in rec.tool_rows}
             for call in response.tool_calls:
                 row = results.get(call.id)
                 if row is None:
                     continue  # not run (a rule stopped the step before it)
                 when = tool_times.get((rec.item_id, call.id), (now_ns, now_ns))
-                self._tool(inside, call.name, call.id, call.arguments, row, when)
+                self._tool(agent, call.name, call.id, call.arguments, row, when)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": system,
+            "gen_ai.agent.id": rec.agent_id,
+            "gen_ai.agent.name": rec.agent_name,
+            "gen_ai.conversation.id": rec.run_id,
+            "gen_ai.request.model": model,
+            "session.id": rec.run_id,
+            "agentbatch.job.id": rec.job_id,
+            "agentbatch.run.id": rec.run_id,
+            "agentbatch.item.id": rec.item_id,
+            "agentbatch.step": rec.step,
+        }
+        status = None
         if rec.run_failed:
-            agent.set_status(Status(StatusCode.ERROR, rec.error_kind or "failed"))
-            agent.set_attribute("error.type", rec.error_kind or "failed")
-        agent.end(end_time=max(now_ns, start))
+            status = Status(StatusCode.ERROR, rec.error_kind or "failed")
+            attributes["error.type"] = rec.error_kind or "failed"
+        self.direct.emit(
+            name,
+            agent,
+            None,
+            SpanKind.INTERNAL,
+            attributes,
+            start,
+            max(now_ns, start),
+            links=(Link(remote(job_trace(rec.job_id), job_span(rec.job_id))),),
+            status=status,
+        )
 
     def _chat(
         self,
         rec: StepRecord,
         t: ItemTimes | None,
-        inside: Any,
+        agent: SpanContext,
         system: str,
         model: str,
         sent: int,
@@ -176,48 +183,47 @@ class StepSpans:
             "gen_ai.request.model": model,
             "agentbatch.item.id": rec.item_id,
         }
-        links = []
+        links: tuple[Link, ...] = ()
         if t is not None and t.provider_batch_id:
             attributes["agentbatch.provider_batch.id"] = t.provider_batch_id
-            links.append(Link(remote(job_trace(rec.job_id), batch_span(t.provider_batch_id))))
+            links = (Link(remote(job_trace(rec.job_id), batch_span(t.provider_batch_id))),)
         response = result.response
         if response is not None:
             usage = response.usage
-            attributes.update(
-                {
-                    "gen_ai.response.model": response.model or model,
-                    "gen_ai.response.finish_reasons": (response.stop_reason,),
-                    "gen_ai.usage.input_tokens": usage.input_tokens
-                    + usage.cache_read_tokens
-                    + usage.cache_write_tokens,
-                    "gen_ai.usage.output_tokens": usage.output_tokens,
-                    "gen_ai.usage.cache_read.input_tokens": usage.cache_read_tokens,
-                    "gen_ai.usage.cache_creation.input_tokens": usage.cache_write_tokens,
-                }
+            attributes["gen_ai.response.model"] = response.model or model
+            attributes["gen_ai.response.finish_reasons"] = (response.stop_reason,)
+            attributes["gen_ai.usage.input_tokens"] = (
+                usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
             )
+            attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
+            attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
+            attributes["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
             if self.capture:
                 attributes["gen_ai.output.messages"] = json.dumps(
                     [_output_message(result)], ensure_ascii=False
                 )
         if self.capture and rec.inputs:
             attributes["gen_ai.input.messages"] = json.dumps(rec.inputs, ensure_ascii=False)
-        span = self.tracer.start_span(
-            f"chat {model}",
-            context=inside,
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            links=links,
-            start_time=sent,
-        )
+        status = None
         if result.outcome.value != "succeeded" or response is None:
             kind = rec.error_kind or result.outcome.value
-            span.set_attribute("error.type", kind)
-            span.set_status(Status(StatusCode.ERROR, (result.error or kind)[:500]))
-        span.end(end_time=ended)
+            attributes["error.type"] = kind
+            status = Status(StatusCode.ERROR, (result.error or kind)[:500])
+        self.direct.emit(
+            f"chat {model}",
+            self.direct.context(agent.trace_id),
+            agent,
+            SpanKind.CLIENT,
+            attributes,
+            sent,
+            ended,
+            links=links,
+            status=status,
+        )
 
     def _tool(
         self,
-        inside: Any,
+        agent: SpanContext,
         name: str,
         call_id: str,
         arguments: str,
@@ -233,17 +239,20 @@ class StepSpans:
         if self.capture:
             attributes["gen_ai.tool.call.arguments"] = arguments
             attributes["gen_ai.tool.call.result"] = row.get("content") or ""
-        span = self.tracer.start_span(
-            f"execute_tool {name}",
-            context=inside,
-            kind=SpanKind.INTERNAL,
-            attributes=attributes,
-            start_time=when[0],
-        )
+        status = None
         if row.get("is_error"):
-            span.set_attribute("error.type", "tool_error")
-            span.set_status(Status(StatusCode.ERROR))
-        span.end(end_time=max(when))
+            attributes["error.type"] = "tool_error"
+            status = Status(StatusCode.ERROR)
+        self.direct.emit(
+            f"execute_tool {name}",
+            self.direct.context(agent.trace_id),
+            agent,
+            SpanKind.INTERNAL,
+            attributes,
+            when[0],
+            max(when),
+            status=status,
+        )
 
 
 def _output_message(result: ItemResult) -> dict[str, Any]:
