@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-local demo test test-security test-all chaos lint typecheck bench format clean
+.PHONY: install install-local demo test test-security test-browser test-all chaos lint typecheck bench format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: install
 # tests/security: every tenant attack, end to end in the bubblewrap sandbox (also in `test`)
 test-security: install
 	$(BIN)/pytest -q -m security tests/security
+
+# the dashboard in headless Chromium (Debian's `chromium`, driven by Playwright; never a
+# browser Playwright downloads); screenshots land in build/screenshots. Run by .ci/run.
+test-browser: install
+	$(BIN)/pytest -q -m browser tests/browser
 
 # two workers on PostgreSQL, killed and paused under load; see docs/reliability.md
 chaos: install

@@ -44,6 +44,7 @@ class BenchConfig:
     provider: str = "scripted"  # scripted | <name>-emulator (see bench_emulated.MODELS)
     chunk_size: int = 2000
     max_batch_requests: int = 10_000
+    trace: bool = False  # spans encoded as OTLP protobuf (then dropped): tracing's cost
 
 
 async def _create_agents(ab: AgentBatch, n: int, model: str) -> list[str]:
@@ -143,11 +144,22 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
             },
         )
         create_s = time.perf_counter() - t0
-        worker = ab.worker()
+        exporter = None
+        if cfg.trace:
+            from agentbatch.bench_observe import EncodingExporter
+            from agentbatch.observability import Observer
+            from agentbatch.observability.settings import ObservabilitySettings
+
+            exporter = EncodingExporter()
+            observe = Observer(ObservabilitySettings(tracing=True), exporters=[exporter])
+            worker = ab.worker(observe=observe)
+        else:
+            worker = ab.worker()
         ctx = worker.ctx
         statements0 = ab.db.statements
         t0 = time.perf_counter()
         status = await worker.run_until(job["id"])
+        ctx.observe.shutdown()  # every span exported (counted in the time)
         total_s = time.perf_counter() - t0
         summary = await ab.jobs.get_job(None, job["id"])
     finally:
@@ -184,6 +196,8 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
         "ms_per_agent_step": round(1000 * total_s / agent_steps, 3) if agent_steps else None,
         "sql_statements": ab.db.statements - statements0,
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "spans": exporter.spans if exporter is not None else None,
+        "otlp_bytes": exporter.bytes if exporter is not None else None,
         "phases": phases,
     }
 

@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from agentbatch import __version__
-from agentbatch.api import letta
+from agentbatch.api import letta, metrics_route
+from agentbatch.api.dashboard import routes as dashboard
 from agentbatch.api.deps import AuthMode
 from agentbatch.api.docs import install_docs
 from agentbatch.api.errors import install_error_handlers
@@ -26,6 +27,8 @@ from agentbatch.api.models import Health
 from agentbatch.api.routes import agent_edits, agent_files, agents, jobs, results, tools
 from agentbatch.app import DEFAULT_ORG, AgentBatch
 from agentbatch.config import RuntimeSettings
+from agentbatch.observability import default_observer
+from agentbatch.observability.settings import ObservabilitySettings
 from agentbatch.providers.registry import ProviderRegistry
 
 log = logging.getLogger(__name__)
@@ -90,6 +93,7 @@ def create_app(config: ApiConfig | None = None, *, batch: AgentBatch | None = No
                 except TimeoutError:
                     log.warning("the in-process worker did not stop in time; cancelled it")
             app.state.batch = None
+            default_observer().flush()
             if batch is None:
                 await store.close()
 
@@ -109,6 +113,9 @@ def create_app(config: ApiConfig | None = None, *, batch: AgentBatch | None = No
     for module in (agent_files, agents, agent_edits, tools, jobs, results):
         app.include_router(module.router)
     letta.install(app)
+    app.state.observability = ObservabilitySettings.from_env()
+    app.include_router(metrics_route.router)
+    dashboard.mount(app)
 
     @app.get("/v1/health", response_model=Health, tags=["meta"])
     async def health() -> dict[str, Any]:

@@ -11,8 +11,17 @@ from agentbatch.testing.server import BackgroundServer
 
 
 def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
-    """Run until SIGINT/SIGTERM; uvicorn stops the lifespan (and its worker) cleanly."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on")
+    """Run until SIGINT/SIGTERM; uvicorn stops the lifespan (and its worker) cleanly.
+    With ``AGENTBATCH_LOG_FORMAT=json`` uvicorn's own lines go through our JSON handler."""
+    from agentbatch.observability.settings import ObservabilitySettings
+
+    json_logs = ObservabilitySettings.from_env().log_format == "json"
+    extra: dict[str, Any] = {"log_config": None} if json_logs else {}
+    if json_logs:
+        import logging
+
+        logging.getLogger().setLevel(logging.INFO)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on", **extra)
 
 
 class ThreadedServer(BackgroundServer):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -147,7 +146,14 @@ def load_json_file(path: str) -> Any:
 
 
 def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Text lines, or JSON lines with ``AGENTBATCH_LOG_FORMAT=json``; each carries the
+    job, run and provider-batch ids of the work it is about."""
+    from agentbatch.observability.logs import setup_logging as setup
+    from agentbatch.observability.settings import ObservabilitySettings
+
+    try:
+        log_format = ObservabilitySettings.from_env().log_format
+    except AgentBatchError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(2)
+    setup(verbose, log_format)

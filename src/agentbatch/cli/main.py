@@ -16,7 +16,7 @@ from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
 from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
 from agentbatch.cli.results_cmd import register as register_results
-from agentbatch.cli.serve_cmd import keys_group, serve
+from agentbatch.cli.serve_cmd import keys_group, serve, ui
 from agentbatch.cli.tools_cmd import tools_group
 from agentbatch.config import tune_gc
 
@@ -39,6 +39,7 @@ cli.add_command(blocks_group)
 cli.add_command(batches_group)
 cli.add_command(tools_group)
 cli.add_command(serve)
+cli.add_command(ui)
 cli.add_command(keys_group)
 
 
@@ -87,14 +88,26 @@ def worker(database_url: str | None, once: bool) -> None:
                     "bubblewrap, or set AGENTBATCH_ALLOW_UNSAFE_TOOLS=1 (docs/security.md)"
                 )
             w = app.worker()
+            metrics_port = w.ctx.observe.settings.metrics_port
+            if metrics_port:
+                from prometheus_client import start_http_server
+
+                from agentbatch.observability import metrics
+
+                start_http_server(metrics_port, registry=metrics().registry)
+                console.print(f"worker metrics on http://0.0.0.0:{metrics_port}/metrics")
             if once:
                 await w.tick()
+                w.ctx.observe.flush()
                 return
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, w.stop)
             console.print(f"worker {w.ctx.owner} running; Ctrl-C stops it after the current pass")
-            await w.run()
+            try:
+                await w.run()
+            finally:
+                w.ctx.observe.shutdown()  # export the spans still queued
 
     run(body())
 
@@ -145,10 +158,22 @@ def demo(n_agents: int, steps: int, model: str, org: str, database_url: str | No
     type=click.Choice(["auto", "bwrap", "process"]),
     help="Sandbox for --custom-tool (default: AGENTBATCH_SANDBOX, else auto).",
 )
+@click.option(
+    "--trace",
+    is_flag=True,
+    help="Trace the job (spans encoded as OTLP protobuf and dropped) to measure tracing's cost.",
+)
+@click.option(
+    "--dashboard",
+    is_flag=True,
+    help="Time the dashboard's pages over a job of --agents runs instead.",
+)
 @click.option("--database-url", default=None, help="Default: a temporary SQLite file.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(
     n_agents: int,
+    trace: bool,
+    dashboard: bool,
     steps: int,
     provider: str,
     custom_tool: bool,
@@ -167,15 +192,19 @@ def bench(
         result = run(bench_sandbox(calls, backend=sandbox or SecuritySettings.from_env().sandbox))
         click.echo(json.dumps(result, indent=2)) if as_json else print_sandbox_bench(result)
         return
+    if dashboard:
+        from agentbatch.bench_observe import bench_dashboard
+
+        click.echo(json.dumps(bench_dashboard(n_agents, database_url=database_url), indent=2))
+        return
     from agentbatch.bench import BenchConfig, run_bench
 
     if n_agents < 1 or steps < 1:
         raise click.BadParameter("--agents and --steps must be at least 1")
-    result = run(
-        run_bench(
-            BenchConfig(agents=n_agents, steps=steps, database_url=database_url, provider=provider)
-        )
+    config = BenchConfig(
+        agents=n_agents, steps=steps, database_url=database_url, provider=provider, trace=trace
     )
+    result = run(run_bench(config))
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

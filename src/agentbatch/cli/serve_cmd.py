@@ -63,10 +63,40 @@ def serve(
         max_body_bytes=max_body_mb * 1024 * 1024,
     )
     console.print(
-        f"agentbatch API on http://{host}:{port} (docs: /docs; auth: "
-        f"{'off' if no_auth else 'API keys'}; worker: {'in process' if with_worker else 'separate'})"
+        f"agentbatch API on http://{host}:{port} (dashboard: /, docs: /docs, metrics: /metrics; "
+        f"auth: {'off' if no_auth else 'API keys'}; "
+        f"worker: {'in process' if with_worker else 'separate'})"
     )
     run_server(create_app(config), host, port)
+
+
+@click.command("ui")
+@click.option("--port", default=8321, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--no-browser", is_flag=True, help="Only print the address.")
+@click.option("--no-worker", is_flag=True, help="Do not run a worker in this process.")
+@database_option
+def ui(port: int, no_browser: bool, no_worker: bool, database_url: str | None) -> None:
+    """Open the dashboard on this machine: a server on 127.0.0.1 over the default database
+    (no API key: the default organisation), with a worker, and a browser if there is one."""
+    import threading
+    import webbrowser
+
+    from agentbatch.api import ApiConfig, create_app
+    from agentbatch.api.server import serve as run_server
+
+    if port == 0:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{port}/"
+    config = ApiConfig(database_url=database_url, auth=False, with_worker=not no_worker)
+    console.print(f"agentbatch dashboard on {url} (Ctrl-C stops it)")
+    if not no_browser:
+        # once the server is up; a machine without a browser just keeps the printed address
+        threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+    run_server(create_app(config), "127.0.0.1", port)
 
 
 @click.group("keys")

@@ -25,6 +25,6 @@ async def finish_pass(ctx: RuntimeContext) -> list[str]:
 
         status = await ctx.db.transact(txn)
         if status is not None:
-            log.info("job %s %s", job_id, status.value)
+            log.info("job %s %s", job_id, status.value, extra={"job_id": job_id})
             finished.append(job_id)
     return finished

@@ -58,4 +58,7 @@ class LeaseKeeper:
             if not held:
                 log.warning("lease of %s was taken over; its work will be given up", self.what)
                 self.lost = True
+                self.ctx.observe.lease_lost(
+                    "provider_batch" if self.what.startswith("provider batch") else "run"
+                )
                 return

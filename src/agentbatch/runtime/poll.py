@@ -16,6 +16,7 @@ from typing import Any
 
 from agentbatch.domain.model_io import ItemResult, Outcome
 from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
+from agentbatch.observability.logs import bind
 from agentbatch.providers.base import BatchProvider
 from agentbatch.runtime.apply import ApplyStats, Planned, commit_chunk, make_plan, read_chunk
 from agentbatch.runtime.context import RuntimeContext, poll_delay
@@ -48,6 +49,11 @@ async def poll_pass(ctx: RuntimeContext, limit: int = 20) -> int:
 
 
 async def poll_batch(ctx: RuntimeContext, batch: LeasedBatch) -> None:
+    with bind(batch_id=batch.id, job_id=batch.job_id):
+        await _poll_batch(ctx, batch)
+
+
+async def _poll_batch(ctx: RuntimeContext, batch: LeasedBatch) -> None:
     assert batch.external_id is not None
     handle = batch.external_id
     try:
@@ -148,6 +154,7 @@ async def ingest(ctx: RuntimeContext, batch: LeasedBatch, provider: BatchProvide
                 if isinstance(done, bool):
                     held = done and held
     if not held:
+        ctx.observe.lease_lost("provider_batch")
         log.info("batch %s was taken over or cancelled while ingesting; stopped", batch.id)
         return stats
     template = unanswered("the provider returned no result for this item")
@@ -172,9 +179,23 @@ async def _commit(
 
 async def _mark_ingested(ctx: RuntimeContext, batch: LeasedBatch, error: str | None) -> bool:
     now = ctx.clock()
-    return await ctx.db.transact(
+    done: bool = await ctx.db.transact(
         lambda conn: provider_batches.mark_ingested(conn, batch, ctx.owner, now=now, error=error)
     )
+    if done:
+        ctx.observe.batch_ended(
+            batch_id=batch.id,
+            job_id=batch.job_id,
+            provider=batch.provider,
+            model=batch.model,
+            external_id=batch.external_id,
+            request_count=batch.request_count,
+            status="ingested",
+            error=error,
+            start=batch.created_at,
+            end=now,
+        )
+    return done
 
 
 async def _cleanup(ctx: RuntimeContext, batch: LeasedBatch, provider: BatchProvider) -> None:

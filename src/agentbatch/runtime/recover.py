@@ -34,6 +34,7 @@ async def recover_pass(ctx: RuntimeContext) -> int:
 
         if await ctx.db.transact(abandon):
             log.warning("provider batch %s abandoned: %s", batch_id, INTERRUPTED)
+            ctx.observe.lease_lost("provider_batch")
             await settle_unanswered(ctx, batch_id, unanswered(INTERRUPTED))
     for batch_id in stranded:
         await settle_unanswered(

@@ -26,7 +26,9 @@ async def fail_claimed(
     async def txn(conn: Any) -> set[str]:
         return await runs.fail_claimed(conn, ctx.owner, pairs, error=error, kind=kind, now=now)
 
-    return await ctx.db.transact(txn)
+    moved: set[str] = await ctx.db.transact(txn)
+    ctx.observe.runs_failed(kind, len(moved))
+    return moved
 
 
 async def settle_unanswered(ctx: RuntimeContext, batch_id: str, template: ItemResult) -> ApplyStats:

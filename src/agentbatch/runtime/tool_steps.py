@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
 from agentbatch.domain.model_io import ItemResult, ModelResponse, Outcome
 from agentbatch.domain.statuses import RunStatus
+from agentbatch.observability.logs import bind
 from agentbatch.runtime.apply import PendingCall, ToolKey, commit_chunk, read_chunk
 from agentbatch.runtime.apply.commit import make_plan
 from agentbatch.runtime.apply.plan import plan
@@ -75,8 +77,9 @@ class ToolSteps:
             return await runs.renew(conn, run.id, ctx.owner, run.fence, until)
 
         try:
-            async with LeaseKeeper(ctx, f"run {run.id}", renew):
-                await run_step_tools(ctx, run)
+            with bind(job_id=run.job_id, run_id=run.id, agent_id=run.agent_id):
+                async with LeaseKeeper(ctx, f"run {run.id}", renew):
+                    await run_step_tools(ctx, run)
         except Exception:  # the run stays waiting; its lease expires; it is tried again
             log.exception("tools of run %s failed to run", run.id)
 
@@ -142,6 +145,16 @@ async def run_step_tools(ctx: RuntimeContext, run: ToolRun) -> None:
 
 
 async def _run(ctx: RuntimeContext, pending: PendingCall) -> ToolResult:
+    call = pending.key[1]
+    start = time.time_ns()
+    try:
+        return await _call(ctx, pending)
+    finally:
+        kind = "builtin" if call.name == "conversation_search" else "custom"
+        ctx.observe.tool_call(pending.key[0], call.id, call.name, kind, start, time.time_ns())
+
+
+async def _call(ctx: RuntimeContext, pending: PendingCall) -> ToolResult:
     call = pending.key[1]
     try:
         if call.name == "conversation_search":

@@ -43,17 +43,31 @@ class Worker:
     def stop(self) -> None:
         self._stop.set()
 
+    async def _pass(self, name: str, run: Callable[[RuntimeContext], Awaitable[int]]) -> int:
+        """One pass, timed (and traced when it found work) by the observer."""
+        with self.ctx.observe.worker_pass(name) as info:
+            info.chunk_size = self.ctx.settings.chunk_size
+            info.work = await run(self.ctx)
+        return info.work
+
     async def tick(self) -> int:
         """One round of every pass; returns how much work it found."""
-        work = await submit_pass(self.ctx)
-        work += await poll_pass(self.ctx)
-        work += await self.tool_steps.tick()
-        work += await cleanup_pass(self.ctx)
-        finished = await finish_pass(self.ctx)
-        if finished and self.on_finished is not None:
-            await self.on_finished(finished)
-        work += len(finished)
-        work += await callback_pass(self.ctx)
+        work = await self._pass("submit", submit_pass)
+        work += await self._pass("poll", poll_pass)
+        work += await self._pass("tools", lambda _ctx: self.tool_steps.tick())
+        work += await self._pass("cleanup", cleanup_pass)
+        finished: list[str] = []
+
+        async def finish(ctx: RuntimeContext) -> int:
+            finished.extend(await finish_pass(ctx))
+            return len(finished)
+
+        work += await self._pass("finish", finish)
+        if finished:
+            await self.ctx.observe.jobs_ended(self.ctx.db, finished)
+            if self.on_finished is not None:
+                await self.on_finished(finished)
+        work += await self._pass("callbacks", callback_pass)
         now = self.ctx.clock()
         if self._last_recovery is None or (now - self._last_recovery).total_seconds() >= (
             self.ctx.settings.recover_interval_s
@@ -61,7 +75,7 @@ class Worker:
             # recovery looks for a dead worker's leftovers: its leases take ``lease_s`` to
             # expire, so looking on every tick would be waste
             self._last_recovery = now
-            work += await recover_pass(self.ctx)
+            work += await self._pass("recover", recover_pass)
         return work
 
     async def run(self) -> None:

@@ -94,6 +94,7 @@ class AgentFileService:
                     }
                     for ref, fields in plan.blocks.items()
                 ],
+                source="import",
             )
             agent_ids = [new_id("agent") for _ in plan.agents]
             await files_repo.insert_agents(

@@ -11,6 +11,7 @@ from agentbatch.domain.statuses import JobStatus, RunStatus
 from agentbatch.errors import ConfigError, Conflict, InvalidInput, NotFound, ProviderError
 from agentbatch.ids import Clock, iso, new_id, utcnow
 from agentbatch.net_guard import AddressPolicy, url_problem
+from agentbatch.observability import default_observer
 from agentbatch.pricing import PriceTable
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.providers.scripted_model import validate_script
@@ -280,4 +281,5 @@ class JobService:
                 await self.registry.get(batch.provider).cancel(batch.external_id)
             except (ProviderError, ConfigError) as exc:
                 log.warning("could not cancel provider batch %s yet: %s", batch.external_id, exc)
+        await default_observer().jobs_ended(self.db, [job_id])
         return await self.get_job(org_id, job_id)

@@ -6,8 +6,28 @@ value, and the pass persists every changed block once at the end (bulk write).""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from agentbatch.domain.agents import BlockView
+
+
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """Who writes next: the step being resolved (set by the planner before each item)."""
+
+    org_id: str
+    agent_id: str
+    run_id: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEdit:
+    """One write to a block: its new version and value, by which step and tool."""
+
+    block: BlockView
+    editor: Editor | None
+    tool: str | None
 
 
 class MemoryWorkspace:
@@ -17,6 +37,8 @@ class MemoryWorkspace:
         self.changed: dict[str, BlockView] = {}
         self.touched: set[str] = set()  # blocks a memory tool read to decide a write
         self._original_versions = {b.id: b.version for b in self._blocks.values()}
+        self.editor: Editor | None = None
+        self.edits: list[BlockEdit] = []  # every write, in order (the block history)
 
     def blocks_of(self, agent_id: str) -> list[BlockView]:
         return [self._blocks[b] for b in self._agent_blocks.get(agent_id, ()) if b in self._blocks]
@@ -33,10 +55,11 @@ class MemoryWorkspace:
     def touch(self, block: BlockView) -> None:
         self.touched.add(block.id)
 
-    def write(self, block: BlockView, value: str) -> BlockView:
+    def write(self, block: BlockView, value: str, *, tool: str | None = None) -> BlockView:
         new = block.with_value(value)
         self._blocks[block.id] = new
         self.changed[block.id] = new
+        self.edits.append(BlockEdit(new, self.editor, tool))
         return new
 
     def original_version(self, block_id: str) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.agents import AgentSpec
 from agentbatch.domain.rules import parse_rule
+from agentbatch.store import block_history
 from agentbatch.store.tables import agent_blocks, agents, blocks, tools
 
 
@@ -41,9 +42,15 @@ async def insert_agent(
         )
 
 
-async def insert_blocks(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def insert_blocks(
+    conn: AsyncConnection, rows: list[dict[str, Any]], source: str = "create"
+) -> None:
+    """New blocks and their first history rows."""
     if rows:
         await conn.execute(insert(blocks), rows)
+        await block_history.record(
+            conn, [block_history.row(r, source, r["created_at"]) for r in rows]
+        )
 
 
 async def get_agent_row(conn: AsyncConnection, org_id: str, agent_id: str) -> Any:
@@ -154,11 +161,16 @@ async def list_block_rows(
 async def update_block_row(
     conn: AsyncConnection, org_id: str, block_id: str, values: dict[str, Any], now: datetime
 ) -> None:
-    await conn.execute(
+    """An edit through the API: the block's next version, and its history row."""
+    result = await conn.execute(
         update(blocks)
         .where(blocks.c.id == block_id, blocks.c.org_id == org_id)
         .values(**values, version=blocks.c.version + 1, updated_at=now)
+        .returning(blocks.c.id, blocks.c.org_id, blocks.c.version, blocks.c.value)
     )
+    changed = result.first()
+    if changed is not None:
+        await block_history.record(conn, [block_history.row(changed, "api", now)])
 
 
 async def block_attachment_count(conn: AsyncConnection, block_id: str) -> int:
@@ -172,6 +184,8 @@ async def delete_block_row(conn: AsyncConnection, org_id: str, block_id: str) ->
     result = await conn.execute(
         delete(blocks).where(blocks.c.id == block_id, blocks.c.org_id == org_id)
     )
+    if result.rowcount:
+        await block_history.delete_for_block(conn, block_id)
     return bool(result.rowcount)
 
 

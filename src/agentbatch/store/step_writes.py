@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch import jsonfast
 from agentbatch.domain.agents import BlockView
-from agentbatch.store import blocks, items, messages, run_reads, runs
+from agentbatch.store import block_history, blocks, items, messages, run_reads, runs
 from agentbatch.store.bulk import Check, Op, run_ops
 
 
@@ -28,6 +28,7 @@ class StepWrites:
     run_updates: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     blocks: list[BlockView] = field(default_factory=list)
+    block_edits: list[dict[str, Any]] = field(default_factory=list)  # block history rows
     autoclear: list[str] = field(default_factory=list)  # agents whose window empties
 
 
@@ -41,6 +42,7 @@ class StepExpect:
 def _ops(writes: StepWrites, dialect: str) -> list[Op]:
     return [
         *blocks.write_ops(writes.blocks, writes.now, dialect),
+        *block_history.insert_ops(writes.block_edits, dialect),
         *messages.insert_ops(writes.messages, dialect),
         *runs.write_ops(writes.run_updates, dialect),
         *items.settle_ops(writes.settle, dialect),

@@ -244,3 +244,26 @@ batch_items = Table(
     Index("ix_batch_items_batch", "provider_batch_id", "applied"),
     Index("ix_batch_items_run", "run_id"),
 )
+
+# every value a block held (one row per edit, written in the edit's transaction); no
+# foreign key: the insert stays cheap on the apply path, and deleting a block deletes these
+block_history = Table(
+    "block_history",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("block_id", ID, nullable=False),
+    Column("org_id", ORG, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("value", Text, nullable=False),
+    # 'create' | 'api' | 'tool' | 'import' | 'baseline' (the value when history began)
+    Column("source", String(16), nullable=False),
+    Column("agent_id", ID),
+    Column("run_id", ID),
+    Column("step", Integer),
+    Column("tool", String(64)),
+    Column("created_at", TS, nullable=False),
+    Index("ix_block_history_block", "block_id", "version"),
+)
+
+# the dashboard pages a job's runs by id (keyset): without it each page sorts the job's runs
+Index("ix_runs_job_id", runs.c.job_id, runs.c.id)

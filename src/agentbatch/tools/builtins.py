@@ -94,7 +94,11 @@ def _show(block_label: str, value: str, limit: int) -> str:
 
 
 def _write(
-    ws: MemoryWorkspace, agent_id: str, label: Any, compute: Callable[[str], str | ToolResult]
+    ws: MemoryWorkspace,
+    agent_id: str,
+    label: Any,
+    compute: Callable[[str], str | ToolResult],
+    tool: str,
 ) -> ToolResult:
     if not isinstance(label, str):
         return ToolResult(False, "argument 'label' must be a string")
@@ -114,7 +118,7 @@ def _write(
             f"the new value of {label!r} would be {len(new_value)} characters, over its limit "
             f"of {block.limit}; nothing was changed",
         )
-    ws.write(block, new_value)
+    ws.write(block, new_value, tool=tool)
     return ToolResult(True, _show(label, new_value, block.limit))
 
 
@@ -127,7 +131,9 @@ def run_memory_tool(
         return ToolResult(False, f"missing required argument {missing[0]!r}")
     if name == "core_memory_append":
         content = str(args["content"])
-        return _write(ws, agent_id, args["label"], lambda v: f"{v}\n{content}" if v else content)
+        return _write(
+            ws, agent_id, args["label"], lambda v: f"{v}\n{content}" if v else content, name
+        )
     if name == "core_memory_replace":
         old, new = str(args["old_content"]), str(args["new_content"])
 
@@ -138,10 +144,10 @@ def run_memory_tool(
                 return ToolResult(False, f"old_content {old!r} was not found in the block")
             return value.replace(old, new)
 
-        return _write(ws, agent_id, args["label"], replace)
+        return _write(ws, agent_id, args["label"], replace, name)
     if name == "rethink_memory":
         new_memory = str(args["new_memory"])
-        return _write(ws, agent_id, args["target_block_label"], lambda _v: new_memory)
+        return _write(ws, agent_id, args["target_block_label"], lambda _v: new_memory, name)
     raise KeyError(name)
 
 

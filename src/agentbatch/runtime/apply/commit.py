@@ -12,6 +12,7 @@ that error propagates and the pass backs off.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,11 +101,14 @@ async def commit_chunk(ctx: RuntimeContext, planned: Planned) -> ApplyStats:
     """Commit a planned chunk, isolating any item that cannot be applied."""
     if planned.snapshot is None:
         return ApplyStats()
-    try:
-        return await _commit(ctx, planned)
-    except Exception as exc:
-        await _require_database(ctx)
-        return await _isolate(ctx, planned, exc)
+    with ctx.observe.chunk_span("apply_chunk", len(planned.results)):
+        try:
+            stats = await _commit(ctx, planned)
+        except Exception as exc:
+            await _require_database(ctx)
+            return await _isolate(ctx, planned, exc)
+        await ctx.observe.applied(ctx.db, planned, time.time_ns())
+    return stats
 
 
 async def _commit(ctx: RuntimeContext, planned: Planned) -> ApplyStats:
@@ -205,4 +209,5 @@ async def _fail_poisoned(
         return stats
 
     stats = await ctx.db.transact(txn)
+    ctx.observe.runs_failed("apply", stats.failed)
     return stats

@@ -27,11 +27,11 @@ from agentbatch.domain.model_io import ItemResult, Outcome
 from agentbatch.domain.statuses import RunStatus
 from agentbatch.jsonfast import RawJSON
 from agentbatch.runtime.apply.calls import needs_outside_tools
-from agentbatch.runtime.apply.rows import failed_run, step_rows
+from agentbatch.runtime.apply.rows import failed_run, history_rows, step_rows
 from agentbatch.runtime.apply.snapshot import Snapshot
 from agentbatch.step.resolve import ResultPending, StepOutcome, resolve_step
 from agentbatch.step.solver import RuleSet, SolverState
-from agentbatch.step.workspace import MemoryWorkspace
+from agentbatch.step.workspace import Editor, MemoryWorkspace
 from agentbatch.store.rows import CustomTool, RunState
 from agentbatch.store.step_writes import StepExpect, StepWrites
 from agentbatch.tools.builtins import (
@@ -100,7 +100,7 @@ class _Runner:
         return self.results.get((self.item_id, call))
 
 
-def _error_kind(result: ItemResult) -> str:
+def error_kind(result: ItemResult) -> str:
     if result.error_kind:
         return result.error_kind
     if not result.retryable:
@@ -154,6 +154,7 @@ def plan(
     if out.pending:
         return Plan(StepWrites(now=now), StepExpect(), pending=out.pending)
     out.writes.blocks = list(snap.ws.changed.values())
+    out.writes.block_edits = history_rows(snap.ws.edits, now)
     out.expect.blocks = {b: snap.ws.original_version(b) for b in snap.ws.touched}
     return out
 
@@ -172,7 +173,7 @@ def _failed_item(
             error = f"{error} (after {run.attempt} attempt(s))"
         out.ended.append(run.agent_id)
         out.stats.failed += 1
-        out.writes.run_updates.append(failed_run(run.id, error, _error_kind(result), now))
+        out.writes.run_updates.append(failed_run(run.id, error, error_kind(result), now))
         return
     out.stats.retried += 1
     out.writes.run_updates.append(
@@ -215,6 +216,7 @@ def _succeeded_item(
         return
     agent, org_id = snap.agents[run.agent_id]
     assert result.response is not None
+    snap.ws.editor = Editor(org_id, run.agent_id, run.id, run.step)
     try:
         outcome = _resolve(snap, item_id, run, agent, org_id, result, tool_results or {})
     except ResultPending as p:

@@ -10,6 +10,7 @@ from agentbatch.domain.model_io import ItemResult
 from agentbatch.domain.statuses import RunStatus
 from agentbatch.domain.text import storable, storable_opt
 from agentbatch.step.resolve import StepOutcome
+from agentbatch.step.workspace import BlockEdit
 from agentbatch.store.rows import RunState
 from agentbatch.store.step_writes import StepWrites
 
@@ -48,6 +49,25 @@ def message_row(
         "in_context": True,
         "created_at": now,
     }
+
+
+def history_rows(edits: list[BlockEdit], now: datetime) -> list[dict[str, Any]]:
+    """One block-history row per memory edit, in the order the edits happened."""
+    return [
+        {
+            "block_id": e.block.id,
+            "org_id": e.editor.org_id if e.editor else "",
+            "version": e.block.version,
+            "value": storable(e.block.value),
+            "source": "tool",
+            "agent_id": e.editor.agent_id if e.editor else None,
+            "run_id": e.editor.run_id if e.editor else None,
+            "step": e.editor.step if e.editor else None,
+            "tool": e.tool,
+            "created_at": now,
+        }
+        for e in edits
+    ]
 
 
 def failed_run(run_id: str, error: str, kind: str, now: datetime) -> dict[str, Any]:

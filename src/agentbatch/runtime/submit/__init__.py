@@ -15,6 +15,7 @@ from typing import Any
 from agentbatch.domain.agents import split_handle
 from agentbatch.errors import ConfigError, InvalidInput
 from agentbatch.ids import as_utc
+from agentbatch.observability.logs import bind
 from agentbatch.providers.base import check_config
 from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.settle import fail_claimed
@@ -67,6 +68,11 @@ async def _claim(ctx: RuntimeContext, job_id: str, model: str, limit: int) -> li
 
 
 async def submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
+    with bind(job_id=job_id):
+        return await _submit_group(ctx, job_id, model)
+
+
+async def _submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
     provider_name, model_name = split_handle(model)
     try:
         provider = ctx.registry.get(provider_name)

@@ -14,6 +14,7 @@ from typing import Any
 
 from agentbatch.domain.model_io import ItemResult, Outcome
 from agentbatch.errors import ConfigError, ProviderError
+from agentbatch.observability.logs import bind
 from agentbatch.providers.base import BatchProvider, BatchTag
 from agentbatch.runtime.context import RuntimeContext, poll_delay
 from agentbatch.runtime.leases import LeaseKeeper
@@ -36,6 +37,11 @@ class OutgoingBatch:
 
 
 async def send_batch(ctx: RuntimeContext, provider: BatchProvider, batch: OutgoingBatch) -> None:
+    with bind(batch_id=batch.batch_id, job_id=batch.job_id):
+        await _send(ctx, provider, batch)
+
+
+async def _send(ctx: RuntimeContext, provider: BatchProvider, batch: OutgoingBatch) -> None:
     await ctx.hooks.fire("recorded", batch_id=batch.batch_id, job_id=batch.job_id)
     tag = BatchTag(batch.batch_id, batch.job_id, batch.created_at, len(batch.entries))
 
@@ -83,6 +89,7 @@ async def _accept(
         )
 
     if await ctx.db.transact(accept):
+        ctx.observe.batch_submitted(provider.name, len(batch.entries))
         log.info(
             "submitted provider batch %s (%s, %d requests) as %s",
             batch.batch_id,

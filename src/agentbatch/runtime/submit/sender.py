@@ -122,6 +122,7 @@ class BatchSender:
         moved = await ctx.db.transact(txn)
         if moved is None:
             batch.lost = True
+            ctx.observe.lease_lost("provider_batch")
         else:
             batch.recorded |= moved
             batch.row_created |= bool(moved)
