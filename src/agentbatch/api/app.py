@@ -113,7 +113,9 @@ def create_app(config: ApiConfig | None = None, *, batch: AgentBatch | None = No
     for module in (agent_files, agents, agent_edits, tools, jobs, results):
         app.include_router(module.router)
     letta.install(app)
-    app.state.observability = ObservabilitySettings.from_env()
+    app.state.observability = (
+        config.settings.observability if config.settings else ObservabilitySettings.from_env()
+    )
     app.include_router(metrics_route.router)
     dashboard.mount(app)
 
