@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from agentbatch.config import RuntimeSettings
 from agentbatch.ids import Clock, utcnow
+from agentbatch.memory_settings import MemorySettings
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.runtime.agent_cache import AgentCache, JobCache, ToolCache
 from agentbatch.runtime.context_cache import ContextCache
@@ -62,6 +63,7 @@ class RuntimeContext:
     contexts: ContextCache = field(default_factory=ContextCache)
     jobs: JobCache = field(default_factory=JobCache)
     custom_tools: ToolCache = field(default_factory=ToolCache)
+    memory: MemorySettings = field(default_factory=MemorySettings.from_env)
 
     def lease_until(self, now: datetime | None = None) -> datetime:
         return (now or self.clock()) + timedelta(seconds=self.settings.lease_s)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch import jsonfast
 from agentbatch.domain.agents import BlockView
-from agentbatch.store import blocks, items, messages, run_reads, runs
+from agentbatch.store import blocks, items, messages, passages, run_reads, runs
 from agentbatch.store.bulk import Check, Op, run_ops
 
 
@@ -29,6 +29,8 @@ class StepWrites:
     messages: list[dict[str, Any]] = field(default_factory=list)
     blocks: list[BlockView] = field(default_factory=list)
     autoclear: list[str] = field(default_factory=list)  # agents whose window empties
+    evict: list[tuple[str, int]] = field(default_factory=list)  # (agent, oldest n) leave
+    passages: list[dict[str, Any]] = field(default_factory=list)  # archival inserts
 
 
 @dataclass
@@ -41,7 +43,9 @@ class StepExpect:
 def _ops(writes: StepWrites, dialect: str) -> list[Op]:
     return [
         *blocks.write_ops(writes.blocks, writes.now, dialect),
+        *messages.evict_ops(writes.evict, dialect),
         *messages.insert_ops(writes.messages, dialect),
+        *passages.insert_ops(writes.passages, dialect),
         *runs.write_ops(writes.run_updates, dialect),
         *items.settle_ops(writes.settle, dialect),
         *items.result_ops(writes.item_results, dialect),
