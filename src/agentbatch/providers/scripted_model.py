@@ -107,7 +107,7 @@ def request_tokens(request: Any) -> int:
     return n
 
 
-FACT = re.compile(r"\bfact[:=][\w.-]+", re.IGNORECASE)
+FACT = re.compile(r"\bfact[:=][\w-]+(?:\.[\w-]+)*", re.IGNORECASE)
 
 
 def summarise(prompt: str, max_tokens: int, model: str = "scripted") -> ModelResponse:
