@@ -112,11 +112,8 @@ async def test_one_agent_forty_jobs_is_summarised_within_its_window(
     last = [r for r in recorder.requests[agent_id] if r.purpose != "summary"][-1]
     assert FACT in (last.messages[0].content or "")
     recall = await run_job(app, [agent_id], script=RECALL, messages="what was the fact?")
-    tool_result = [
-        m
-        for m in await app.jobs.job_messages(None, recall["id"], agent_id=agent_id)
-        if m["kind"] == "tool"
-    ][0]
+    history = await app.jobs.job_messages(None, recall["id"], agent_id=agent_id)
+    tool_result = next(m for m in history if m["kind"] == "tool")
     found = json.loads(json.loads(tool_result["content"])["message"])
     assert any(FACT in hit["content"] and "job 0:" in hit["content"] for hit in found)
 
