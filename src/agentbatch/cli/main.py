@@ -145,6 +145,10 @@ def demo(n_agents: int, steps: int, model: str, org: str, database_url: str | No
     type=click.Choice(["auto", "bwrap", "process"]),
     help="Sandbox for --custom-tool (default: AGENTBATCH_SANDBOX, else auto).",
 )
+@click.option(
+    "--archival", is_flag=True, help="Benchmark archival memory search instead (labelled fixture)."
+)
+@click.option("--passages", "n_passages", default=10_000, show_default=True)
 @click.option("--database-url", default=None, help="Default: a temporary SQLite file.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(
@@ -154,11 +158,22 @@ def bench(
     custom_tool: bool,
     calls: int,
     sandbox: str | None,
+    archival: bool,
+    n_passages: int,
     database_url: str | None,
     as_json: bool,
 ) -> None:
     """Measure throughput: N agents, one job of K steps (scripted provider, instant batches)."""
     from agentbatch.bench_report import print_bench, print_sandbox_bench
+
+    if archival:
+        from agentbatch.archival_bench import run_archival_bench
+
+        if not 10 <= n_passages <= 1_000_000:
+            raise click.BadParameter("--passages must be between 10 and 1,000,000")
+        found = run(run_archival_bench(database_url, n_passages))
+        click.echo(json.dumps(found, indent=2))
+        return
 
     if custom_tool:
         from agentbatch.security_settings import SecuritySettings

@@ -5,12 +5,14 @@ Search, nearest first by cosine similarity (vectors are unit length):
 
 * SQLite with the sqlite-vec extension loaded: ``vec_distance_cosine`` in SQL;
 * PostgreSQL with the pgvector extension installed: ``embedding::vector <=> query``;
-* otherwise an exact search here: the archive's vectors are read and scored with numpy
+* otherwise an exact search here: the archive's vectors are read (once; a worker keeps
+  them while the archive's row count and largest id stay the same) and scored with numpy
   (10,000 passages of 64 dimensions are 2.5 MB).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -89,26 +91,80 @@ async def search(
             (literal, org_id, archive, model, offset, limit),
         )
         return [(r[0], r[1], r[2], 1.0 - float(r[3])) for r in rows]
-    return await _exact(conn, where, query, offset, limit, sqlite=db.is_sqlite)
+    key = (db.url, org_id, archive, model)
+    return await _exact(conn, where, key, query, offset, limit, sqlite=db.is_sqlite)
+
+
+class _Matrices:
+    """The exact search's vectors per archive, kept between searches (an archive only
+    grows, or goes away whole: its row count and largest id tell whether a copy is
+    current). Bounded by ``capacity`` archives."""
+
+    def __init__(self, capacity: int = 32) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[Any, ...], tuple[int, int, np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
+
+    def get(self, key: tuple[Any, ...], n: int, top: int) -> tuple[np.ndarray, np.ndarray] | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != n or entry[1] != top:
+            return None
+        self._entries.move_to_end(key)
+        return entry[2], entry[3]
+
+    def put(self, key: tuple[Any, ...], n: int, top: int, ids: np.ndarray, m: np.ndarray) -> None:
+        self._entries[key] = (n, top, ids, m)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
+_MATRICES = _Matrices()
+
+
+def _pg_vectors(blobs: list[bytes]) -> np.ndarray:
+    """``array_send(real[])`` values: a 20-byte header, then (length, big-endian float)
+    per element."""
+    body = b"".join(b[20:] for b in blobs)
+    return np.frombuffer(body, dtype=">f4").reshape(-1, 2)[:, 1].astype(np.float32)
+
+
+async def _matrix(
+    conn: AsyncConnection, where: Any, key: tuple[Any, ...], sqlite: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    n, top = (await conn.execute(select(func.count(), func.max(passages.c.id)).where(*where))).one()
+    found = _MATRICES.get(key, int(n), int(top or 0))
+    if found is not None:
+        return found
+    column = passages.c.embedding if sqlite else func.array_send(passages.c.embedding)
+    rows = (await conn.execute(select(passages.c.id, column).where(*where))).all()
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    if sqlite:
+        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
+    else:
+        flat = _pg_vectors([r[1] for r in rows])
+    matrix = flat.reshape(len(rows), -1) if rows else np.zeros((0, 0), dtype=np.float32)
+    _MATRICES.put(key, len(rows), int(ids.max()) if len(rows) else 0, ids, matrix)
+    return ids, matrix
 
 
 async def _exact(
-    conn: AsyncConnection, where: Any, query: np.ndarray, offset: int, limit: int, *, sqlite: bool
+    conn: AsyncConnection,
+    where: Any,
+    key: tuple[Any, ...],
+    query: np.ndarray,
+    offset: int,
+    limit: int,
+    *,
+    sqlite: bool,
 ) -> list[tuple[int, str, datetime, float]]:
-    rows = (await conn.execute(select(passages.c.id, passages.c.embedding).where(*where))).all()
-    if not rows:
-        return []
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    if sqlite:
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
-    else:
-        matrix = np.asarray([r[1] for r in rows], dtype=np.float32)
-    matrix = matrix.reshape(len(rows), -1)
-    if matrix.shape[1] != query.shape[0]:
+    ids, matrix = await _matrix(conn, where, key, sqlite)
+    if not len(ids) or matrix.shape[1] != query.shape[0]:
         return []
     scores = matrix @ query.astype(np.float32)
-    want = min(len(rows), offset + limit)
-    top = np.argpartition(-scores, want - 1)[:want] if want < len(rows) else np.arange(len(rows))
+    want = min(len(ids), offset + limit)
+    top = np.argpartition(-scores, want - 1)[:want] if want < len(ids) else np.arange(len(ids))
     order = sorted(top.tolist(), key=lambda i: (-scores[i], ids[i]))[offset:want]
     if not order:
         return []
