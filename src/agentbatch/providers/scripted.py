@@ -10,7 +10,9 @@ answers with ``send_message`` echoing the latest input.
 With a ``context_window`` option (an agent's model setting) the provider counts every
 request's tokens (``scripted_model.request_tokens``) and refuses, as a real provider does,
 one whose prompt plus ``max_tokens`` passes it: the item errors, not retryable. Summary
-requests (``purpose="summary"``) are answered by ``scripted_model.summarise``.
+requests (``purpose="summary"``) are answered by ``scripted_model.summarise``; an option
+``summary_fail`` (a list of errored/expired/canceled) fails a summary's attempt ``k``
+with its ``k``-th entry.
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ class ScriptedProvider(ProviderBase):
                 f"{request.max_tokens} > the context window of {window}",
             }
         if request.purpose == "summary":
+            fail = request.options.get("summary_fail")
+            if isinstance(fail, list) and request.attempt <= len(fail):
+                return {
+                    "custom_id": custom_id,
+                    "fail_as": str(fail[request.attempt - 1]),
+                    "polls": request.options.get("polls"),
+                }
             return {
                 "custom_id": custom_id,
                 "summary": request.messages[-1].content if request.messages else "",
@@ -131,6 +140,13 @@ class ScriptedProvider(ProviderBase):
             failed["retryable"] = False
             item = ItemResult(custom_id, Outcome.ERRORED, error=entry["refuse"], retryable=False)
             return jsonfast.dumps(failed), item
+        if "fail_as" in entry:
+            outcome = Outcome(entry["fail_as"])
+            error = f"scripted summary {outcome.value}"
+            line = jsonfast.dumps(
+                {"custom_id": custom_id, "outcome": outcome.value, "error": error}
+            )
+            return line, ItemResult(custom_id, outcome, error=error)
         if "summary" in entry:
             response = summarise(entry["summary"] or "", entry["max_tokens"], entry["model"])
             summary_json = jsonfast.dumps(response.to_dict())
