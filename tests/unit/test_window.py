@@ -89,3 +89,24 @@ def test_the_estimate_counts_at_least_one_token_per_three_bytes() -> None:
     assert COUNT("abc" * 10) == 10
     assert COUNT("日本語") == 3  # nine bytes
     assert COUNT("") == 0
+
+
+def test_window_settings_and_overrides(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from agentbatch.errors import ConfigError
+    from agentbatch.memory_settings import MemorySettings, window_for, window_problem
+
+    settings = MemorySettings()
+    assert window_for("anthropic/claude-sonnet-4-5", {}, settings) == 200_000
+    assert window_for("anthropic/claude-sonnet-4-5", {"context_window": 8000}, settings) == 8000
+    assert window_for("scripted/x", {}, settings) is None  # not managed
+    assert window_for("scripted/x", {}, MemorySettings(default_window=9000)) == 9000
+    assert window_problem({"context_window": "big"}) is not None
+    assert window_problem({"context_window": 10}) is not None
+    assert window_problem({"context_window": 4000, "max_tokens": 4000}) is not None
+    assert window_problem({"context_window": 4000, "max_tokens": 256}) is None
+    monkeypatch.setenv("AGENTBATCH_CONTEXT_THRESHOLD", "0.4")
+    monkeypatch.setenv("AGENTBATCH_CONTEXT_TARGET", "0.6")
+    with pytest.raises(ConfigError, match="TARGET"):
+        MemorySettings.from_env()
