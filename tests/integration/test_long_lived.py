@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from agentbatch.app import AgentBatch
@@ -118,6 +119,7 @@ async def test_one_agent_forty_jobs_is_summarised_within_its_window(
     assert any(FACT in hit["content"] and "job 0:" in hit["content"] for hit in found)
 
 
+@pytest.mark.slow  # 18-21 s per database on an idle machine, over a minute under load
 async def test_two_hundred_agents_forty_jobs(app: AgentBatch, recorder: RecordingProvider) -> None:
     ids = await _long_agents(app, 200)
     jobs = await _run_jobs(app, ids, 40)
