@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-local demo test test-security test-browser test-all chaos lint typecheck bench format clean
+.PHONY: install install-local demo test test-slow test-security test-browser test-all chaos lint typecheck bench format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: install-local
 # pytest exits 5 when it collected no test; that must not fail a run
 test: install
 	$(BIN)/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+# scale tests too long for the default run (200 agents through 40 jobs on a small window)
+test-slow: install
+	$(BIN)/pytest -q -m slow tests/integration
 
 # tests/security: every tenant attack, end to end in the bubblewrap sandbox (also in `test`)
 test-security: install

@@ -85,7 +85,8 @@ async def _truncate(url: str) -> None:
     async with db.write() as conn:
         await conn.execute(
             text(
-                "TRUNCATE batch_items, provider_batches, runs, batch_jobs, messages, agent_blocks, "
+                "TRUNCATE batch_items, provider_batches, runs, batch_jobs, messages, passages, "
+                "agent_blocks, "
                 "blocks, agents, tools, api_keys, organizations CASCADE"
             )
         )

@@ -62,6 +62,7 @@ CONTEXT_WINDOWS: dict[str, int] = {
     "mistral/mistral-small-latest": 131_072,
     "openrouter/openai/gpt-4o-mini": 128_000,
     "openrouter/google/gemini-2.5-flash": 1_048_576,
+    "local/smollm2": 4_096,  # the embedded model's llama.cpp context (providers.local.engine)
 }
 
 

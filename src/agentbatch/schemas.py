@@ -82,6 +82,14 @@ class AgentCreate(_Strict):
         default_factory=list, max_length=LIST_ITEMS
     )
 
+    archive: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_\-.]+$",
+        description="share archival memory with the organisation's agents of this archive",
+    )
+
     @field_validator("model")
     @classmethod
     def _handle(cls, value: str) -> str:

@@ -169,3 +169,58 @@ def test_writers_of_a_shared_block_apply_in_item_order() -> None:
     [block] = out.writes.blocks
     assert block.value == "log:\na0\na1\na2" and block.version == 4
     assert out.expect.blocks == {"block-shared": 1}  # checked at commit
+
+
+def _summary_snapshot(status: str = "waiting_model") -> Snapshot:
+    snap = _snapshot(status=status)
+    context = {
+        "evict": 7,
+        "summary_tokens": 100,
+        "tokens": 900,
+        "step_tokens": 1300,
+        "window": 2000,
+        "note": "evicted harder",
+    }
+    snap.items["item-0"] = ItemRef("item-0", "run-0", "job", "summary", context)
+    return snap
+
+
+def _summary(text: str | None) -> ItemResult:
+    response = ModelResponse(content=text, usage=Usage(input_tokens=900, output_tokens=30))
+    return ItemResult("item-0", Outcome.SUCCEEDED, response=response)
+
+
+def test_a_summary_evicts_writes_the_summary_and_queues_the_step_again() -> None:
+    out = _plan(_summary_snapshot(), [_summary("fact:a1 kept")])
+    assert out.writes.evict == [("agent-0", 7)]
+    [message] = out.writes.messages
+    assert message["kind"] == "summary" and message["content"].endswith("fact:a1 kept")
+    [run] = out.writes.run_updates
+    assert (run["status"], run["attempt"], run["summary_steps"], run["evicted_messages"]) == (
+        "queued",
+        1,
+        1,
+        7,
+    )
+    assert "step" not in run  # the agent's own step is still to come
+    assert (run["input_tokens"], run["context_tokens"], run["context_note"]) == (
+        900,
+        1300,
+        "evicted harder",
+    )
+    assert out.stale == ["agent-0"] and out.stats.summarised == 1
+    assert out.expect.runs == {"run-0": ("waiting_model", "item-0", 0)}
+
+
+def test_a_summary_without_text_is_retried_and_nothing_is_evicted() -> None:
+    out = _plan(_summary_snapshot(), [_summary("  ")])
+    assert out.writes.evict == [] and out.writes.messages == []
+    [run] = out.writes.run_updates
+    assert (run["status"], run["attempt"]) == ("queued", 2)
+
+
+def test_a_summary_for_a_cancelled_run_changes_nothing() -> None:
+    snap = _summary_snapshot(status="cancelled")
+    snap.current = set()  # read_snapshot expects waiting_model: a cancelled run is not
+    out = _plan(snap, [_summary("late")])
+    assert out.writes.evict == [] and out.writes.run_updates == [] and out.stats.ignored == 1

@@ -77,7 +77,7 @@ def test_builtin_tools_map_by_name_and_behaviour() -> None:
     replaced = tools.builtin_for("memory_replace")
     assert replaced.name == "core_memory_replace" and replaced.mapped
     archival = tools.builtin_for("archival_memory_insert")
-    assert archival.name is None and "archival memory" in (archival.note or "")
+    assert archival == tools.Resolved("archival_memory_insert")
     assert tools.builtin_for("web_search", "letta_builtin").name is None
 
 

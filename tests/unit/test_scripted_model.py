@@ -219,3 +219,29 @@ def test_validate_rejects_bad_fail_values(fail: Any) -> None:
 def test_validate_rejects_scripts_that_answer_cannot_play(script: list[dict[str, Any]]) -> None:
     with pytest.raises(ValueError):
         validate_script(script)
+
+
+async def test_the_scripted_provider_refuses_a_request_over_its_window(tmp_path: Any) -> None:
+    from agentbatch.domain.messages import Message
+    from agentbatch.domain.model_io import ModelRequest
+    from agentbatch.providers.scripted import ScriptedProvider
+
+    provider = ScriptedProvider(tmp_path)
+    small = ModelRequest(
+        "x", "sys", (Message.user("hi"),), max_tokens=10, options={"context_window": 100}
+    )
+    big = ModelRequest(
+        "x", "sys", (Message.user("w" * 400),), max_tokens=10, options={"context_window": 100}
+    )
+    summary = ModelRequest(
+        "x", "sys", (Message.user("lines fact:k9 and fact:z1."),), max_tokens=50, purpose="summary"
+    )
+    handle = await provider.submit(
+        "x", [provider.encode("a", small), provider.encode("b", big), provider.encode("c", summary)]
+    )
+    results = {r.custom_id: r async for r in provider.results(handle)}
+    assert results["a"].outcome is Outcome.SUCCEEDED
+    assert results["b"].outcome is Outcome.ERRORED and not results["b"].retryable
+    assert "prompt is too long" in (results["b"].error or "")
+    assert [r[0] for r in provider.refused] == ["b"]
+    assert "fact:k9 fact:z1" in (results["c"].response.content or "")

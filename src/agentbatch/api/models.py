@@ -31,6 +31,19 @@ class Block(BaseModel):
     version: int
 
 
+class AgentContext(BaseModel):
+    """The agent's context window now (``GET /agents/{id}?context=true``)."""
+
+    window: int | None = Field(description="tokens; null when the window is not managed")
+    used: int = Field(description="tokens the next request uses before new input")
+    counter: str
+    in_context_messages: int
+    evicted_messages: int
+    summaries: int
+    summary_steps: int
+    passages: int
+
+
 class Agent(BaseModel):
     id: str
     name: str
@@ -42,9 +55,11 @@ class Agent(BaseModel):
     message_buffer_autoclear: bool
     metadata: dict[str, Any]
     tags: list[str] = Field(default_factory=list)
+    archive: str | None = None
     blocks: list[Block]
     created_at: str | None
     updated_at: str | None = None
+    context: AgentContext | None = None
 
 
 class Tool(BaseModel):
@@ -66,6 +81,23 @@ class Usage(BaseModel):
 
 class JobUsage(Usage):
     model_calls: int
+    summary_steps: int = 0
+
+
+class JobContext(BaseModel):
+    window: int | None
+    peak_tokens: int | None
+    summary_steps: int
+    evicted_messages: int
+    notes: int
+
+
+class RunContext(BaseModel):
+    window: int | None
+    peak_tokens: int | None
+    summary_steps: int
+    evicted_messages: int
+    note: str | None
 
 
 class Cost(BaseModel):
@@ -106,6 +138,7 @@ class Job(JobSummary):
     usage: JobUsage
     cost: Cost
     provider_batches: dict[str, int] = Field(description="provider batches by status")
+    context: JobContext | None = None
 
 
 class Run(BaseModel):
@@ -118,6 +151,7 @@ class Run(BaseModel):
     stop_reason: str | None
     reply: str | None
     last_error: str | None
+    context: RunContext | None = None
     usage: Usage
     updated_at: str | None
     finished_at: str | None

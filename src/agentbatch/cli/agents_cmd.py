@@ -20,6 +20,7 @@ from agentbatch.cli.common import (
     with_app,
 )
 from agentbatch.errors import InvalidInput
+from agentbatch.services.context_budget import budget_line
 from agentbatch.services.lookup import resolve
 
 
@@ -137,9 +138,10 @@ async def list_agents(
 @json_option
 @with_app
 async def show_agent(app: AgentBatch, agent_id: str, as_json: bool) -> None:
-    """Show one agent with its memory blocks (AGENT_ID: id, unique id prefix or name)."""
+    """Show one agent with its memory blocks and its context window's token budget
+    (AGENT_ID: id, unique id prefix or name)."""
     agent_id = await resolve(app.db, "agent", app.org_id, agent_id)
-    agent = await app.agents.get_agent(app.org_id, agent_id)
+    agent = await app.agents.get_agent(app.org_id, agent_id, context=True)
     if as_json:
         print_json(agent)
         return
@@ -147,6 +149,7 @@ async def show_agent(app: AgentBatch, agent_id: str, as_json: bool) -> None:
         f"[bold]{escape(agent['name'])}[/bold] {agent['id']}  model={agent['model']}",
         highlight=False,
     )
+    console.print(budget_line(agent["context"]), highlight=False)
     console.print(f"tools: {', '.join(agent['tools'])}")
     if agent.get("tags"):
         console.print(f"tags: {escape(', '.join(agent['tags']))}")

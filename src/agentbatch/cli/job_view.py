@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import console, err_console
 from agentbatch.domain.statuses import JOB_TERMINAL
+from agentbatch.services.context_budget import job_budget_line
 
 # exit codes of `submit --wait` and `wait` (2 stays "bad input", 1 "could not run")
 EXIT_FAILED = 3
@@ -115,6 +116,9 @@ def print_job(job: dict[str, Any]) -> None:
             f"out {usage['output_tokens']} cache read {usage['cache_read_tokens']} "
             f"cache write {usage['cache_write_tokens']}"
         )
+    line = job_budget_line(job.get("context") or {})
+    if line:
+        console.print(line, highlight=False)
     cost = job.get("cost") or {}
     if cost:
         console.print(

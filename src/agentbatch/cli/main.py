@@ -122,11 +122,35 @@ def worker(database_url: str | None, once: bool) -> None:
     help="Any model handle; anthropic/... or openai/... need an API key.",
 )
 @click.option("--org", envvar="AGENTBATCH_ORG", default="default", show_default=True)
+@click.option(
+    "--long",
+    "long_lived",
+    is_flag=True,
+    help="One long-lived agent on a small window, summarised through the batch "
+    "(default model: scripted/diary).",
+)
+@click.option("--weeks", default=2, show_default=True, help="Weeks of daily jobs for --long.")
 @database_option
-def demo(n_agents: int, steps: int, model: str, org: str, database_url: str | None) -> None:
+def demo(
+    n_agents: int,
+    steps: int,
+    model: str,
+    org: str,
+    long_lived: bool,
+    weeks: int,
+    database_url: str | None,
+) -> None:
     """The main job: agents with memory, one batch job, live progress, a table of results."""
     from agentbatch.demo import DemoOptions, run_demo
 
+    if long_lived:
+        from agentbatch.demo_long import run_long_demo
+
+        if not 1 <= weeks <= 50:
+            raise click.BadParameter("--weeks must be between 1 and 50")
+        handle = "scripted/diary" if model == "local/smollm2" else model
+        run(run_long_demo(handle, weeks, database_url, console, org))
+        return
     if n_agents < 1 or steps < 1:
         raise click.BadParameter("--agents and --steps must be at least 1")
     run(run_demo(DemoOptions(n_agents, steps, model, database_url, org), console))
@@ -168,6 +192,10 @@ def demo(n_agents: int, steps: int, model: str, org: str, database_url: str | No
     is_flag=True,
     help="Time the dashboard's pages over a job of --agents runs instead.",
 )
+@click.option(
+    "--archival", is_flag=True, help="Benchmark archival memory search instead (labelled fixture)."
+)
+@click.option("--passages", "n_passages", default=10_000, show_default=True)
 @click.option("--database-url", default=None, help="Default: a temporary SQLite file.")
 @click.option("--json", "as_json", is_flag=True)
 def bench(
@@ -179,11 +207,22 @@ def bench(
     custom_tool: bool,
     calls: int,
     sandbox: str | None,
+    archival: bool,
+    n_passages: int,
     database_url: str | None,
     as_json: bool,
 ) -> None:
     """Measure throughput: N agents, one job of K steps (scripted provider, instant batches)."""
     from agentbatch.bench_report import print_bench, print_sandbox_bench
+
+    if archival:
+        from agentbatch.archival_bench import run_archival_bench
+
+        if not 10 <= n_passages <= 1_000_000:
+            raise click.BadParameter("--passages must be between 10 and 1,000,000")
+        found = run(run_archival_bench(database_url, n_passages))
+        click.echo(json.dumps(found, indent=2))
+        return
 
     if custom_tool:
         from agentbatch.security_settings import SecuritySettings

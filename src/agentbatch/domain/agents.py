@@ -39,6 +39,7 @@ class AgentSpec:
     rules: tuple[ToolRule, ...] = ()
     model_settings: Mapping[str, Any] = field(default_factory=dict)
     message_buffer_autoclear: bool = False
+    archive: str | None = None  # a shared archival memory's name (None: its own)
 
     @property
     def provider(self) -> str:

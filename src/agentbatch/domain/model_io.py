@@ -30,6 +30,8 @@ class ModelRequest:
     ``system_static`` is how many leading characters of ``system`` stay the same from
     request to request (the agent's own prompt, before the rendered memory): providers with
     prompt caching put their breakpoint there, so a memory edit does not void the cache.
+    ``purpose`` is ``step`` (an agent step) or ``summary`` (a summary step that folds
+    evicted messages into the agent's running summary; see ``step.window``).
     """
 
     model: str
@@ -44,6 +46,7 @@ class ModelRequest:
     attempt: int = 1
     agent_id: str = ""
     system_static: int = 0
+    purpose: str = "step"
 
 
 @dataclass(frozen=True, slots=True)

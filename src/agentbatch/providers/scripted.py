@@ -6,6 +6,13 @@ for ``polls`` rounds (the largest ``polls`` option among the batch's requests, e
 provider's default) before the batch ends. A request's script comes from its options
 (``script``: the agent's model settings win over the job's options); without one the model
 answers with ``send_message`` echoing the latest input.
+
+With a ``context_window`` option (an agent's model setting) the provider counts every
+request's tokens (``scripted_model.request_tokens``) and refuses, as a real provider does,
+one whose prompt plus ``max_tokens`` passes it: the item errors, not retryable. Summary
+requests (``purpose="summary"``) are answered by ``scripted_model.summarise``; an option
+``summary_fail`` (a list of errored/expired/canceled) fails a summary's attempt ``k``
+with its ``k``-th entry.
 """
 
 from __future__ import annotations
@@ -21,7 +28,12 @@ from agentbatch.config import home_dir
 from agentbatch.domain.model_io import ItemResult, ModelRequest, ModelResponse, Outcome
 from agentbatch.errors import UnknownBatch
 from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
-from agentbatch.providers.scripted_model import answer, validate_script
+from agentbatch.providers.scripted_model import (
+    answer,
+    request_tokens,
+    summarise,
+    validate_script,
+)
 
 DEFAULT_SCRIPT: list[dict[str, Any]] = [
     {"tool": "send_message", "args": {"message": "You said: {input}"}, "heartbeat": False}
@@ -48,10 +60,37 @@ class ScriptedProvider(ProviderBase):
         # results of batches submitted by this process: read back without re-parsing
         self._local: dict[str, list[ItemResult]] = {}
         self._validated: tuple[Any, list[dict[str, Any]]] | None = None
+        # requests refused as over the model's window (options ``context_window``):
+        # (custom id, prompt tokens, max_tokens, window); tests assert it stays empty
+        self.refused: list[tuple[str, int, int, int]] = []
 
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
         script = request.options.get("script", DEFAULT_SCRIPT)
         prompt_chars = len(request.system) + sum(len(m.content or "") for m in request.messages)
+        window = request.options.get("context_window")
+        tokens = request_tokens(request)
+        if isinstance(window, int) and tokens + request.max_tokens > window:
+            self.refused.append((custom_id, tokens, request.max_tokens, window))
+            return {
+                "custom_id": custom_id,
+                "refuse": f"prompt is too long: {tokens} tokens + max_tokens "
+                f"{request.max_tokens} > the context window of {window}",
+            }
+        if request.purpose == "summary":
+            fail = request.options.get("summary_fail")
+            if isinstance(fail, list) and request.attempt <= len(fail):
+                return {
+                    "custom_id": custom_id,
+                    "fail_as": str(fail[request.attempt - 1]),
+                    "polls": request.options.get("polls"),
+                }
+            return {
+                "custom_id": custom_id,
+                "summary": request.messages[-1].content if request.messages else "",
+                "max_tokens": request.max_tokens,
+                "model": request.model,
+                "polls": request.options.get("polls"),
+            }
         return {
             "custom_id": custom_id,
             "script": script,
@@ -96,6 +135,24 @@ class ScriptedProvider(ProviderBase):
     def _answer(self, entry: dict[str, Any]) -> tuple[str, ItemResult]:
         """The spool line (JSON text) and the result; the response is encoded once."""
         custom_id = entry["custom_id"]
+        if "refuse" in entry:
+            failed = {"custom_id": custom_id, "outcome": "errored", "error": entry["refuse"]}
+            failed["retryable"] = False
+            item = ItemResult(custom_id, Outcome.ERRORED, error=entry["refuse"], retryable=False)
+            return jsonfast.dumps(failed), item
+        if "fail_as" in entry:
+            outcome = Outcome(entry["fail_as"])
+            error = f"scripted summary {outcome.value}"
+            line = jsonfast.dumps(
+                {"custom_id": custom_id, "outcome": outcome.value, "error": error}
+            )
+            return line, ItemResult(custom_id, outcome, error=error)
+        if "summary" in entry:
+            response = summarise(entry["summary"] or "", entry["max_tokens"], entry["model"])
+            summary_json = jsonfast.dumps(response.to_dict())
+            ok = jsonfast.dumps({"custom_id": custom_id, "outcome": "succeeded", "error": None})
+            line = f'{ok[:-1]}, "response": {summary_json}}}'
+            return line, ItemResult(custom_id, Outcome.SUCCEEDED, response, None, summary_json)
         try:
             script = self._script(entry["script"])
         except ValueError as exc:
@@ -162,6 +219,7 @@ class ScriptedProvider(ProviderBase):
                     outcome=Outcome(line["outcome"]),
                     response=ModelResponse.from_dict(response) if response else None,
                     error=line.get("error"),
+                    retryable=line.get("retryable", True),
                 )
 
     async def cancel(self, handle: str) -> None:

@@ -18,6 +18,7 @@ latest user input text); a literal brace is written ``{{``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,45 @@ def _fill(value: Any, context: Mapping[str, str]) -> Any:
 
 def _estimate_tokens(text_chars: int) -> int:
     return max(1, text_chars // 4)
+
+
+# The scripted model's own tokenizer: 4 characters a token (rounded up) plus 4 per
+# message and tool, like a real provider that counts what it receives. The runtime's
+# conservative estimate (``step.tokens``) must never count less than this.
+def text_tokens(text: str | None) -> int:
+    return -(-len(text) // 4) if text else 0
+
+
+def request_tokens(request: Any) -> int:
+    """Tokens of a ``ModelRequest``'s prompt as the scripted model counts them."""
+    n = text_tokens(request.system)
+    for m in request.messages:
+        n += 4 + text_tokens(m.content) + text_tokens(m.reasoning)
+        for c in m.tool_calls:
+            n += 4 + text_tokens(c.name) + text_tokens(c.arguments)
+    for t in request.tools:
+        n += 4 + text_tokens(t.name) + text_tokens(t.description)
+        n += text_tokens(jsonfast.dumps(dict(t.parameters)))
+    return n
+
+
+FACT = re.compile(r"\bfact[:=][\w-]+(?:\.[\w-]+)*", re.IGNORECASE)
+
+
+def summarise(prompt: str, max_tokens: int, model: str = "scripted") -> ModelResponse:
+    """A summary step's answer: how many lines it folded, and every ``fact:…`` token of
+    the previous summary and the evicted messages (kept in order, without repeats)."""
+    facts = list(dict.fromkeys(FACT.findall(prompt)))
+    folded = prompt.count("\n") - 3
+    text = f"Summary ({max(folded, 0)} lines folded). Facts: {' '.join(facts) or 'none'}."
+    if len(text) > max_tokens * 4:
+        text = text[: max_tokens * 4]
+    return ModelResponse(
+        content=text,
+        stop_reason="end_turn",
+        usage=Usage(input_tokens=text_tokens(prompt), output_tokens=text_tokens(text)),
+        model=model,
+    )
 
 
 def answer(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from agentbatch.config import RuntimeSettings
 from agentbatch.ids import Clock, utcnow
+from agentbatch.memory_settings import MemorySettings
 from agentbatch.observability import Observer, default_observer
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.runtime.agent_cache import AgentCache, JobCache, ToolCache
@@ -64,6 +65,7 @@ class RuntimeContext:
     jobs: JobCache = field(default_factory=JobCache)
     custom_tools: ToolCache = field(default_factory=ToolCache)
     observe: Observer = field(default_factory=default_observer)  # metrics, traces (observability/)
+    memory: MemorySettings = field(default_factory=MemorySettings.from_env)
 
     def lease_until(self, now: datetime | None = None) -> datetime:
         return (now or self.clock()) + timedelta(seconds=self.settings.lease_s)

@@ -1,5 +1,5 @@
 """Steps that wait for tools running outside the apply transaction (custom tools in the
-sandbox, ``conversation_search``).
+sandbox, ``conversation_search``, the archival memory tools: ``runtime.memory_tools``).
 
 The apply pass moves such a run to ``waiting_tools`` and stores its result, so one
 organisation's slow tool never holds up the shared pass. This pass leases waiting runs
@@ -27,6 +27,7 @@ from agentbatch.runtime.apply.commit import make_plan
 from agentbatch.runtime.apply.plan import plan
 from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.leases import LeaseKeeper
+from agentbatch.runtime.memory_tools import OUTSIDE, run_memory_tool_outside
 from agentbatch.runtime.retry import backoff_delay
 from agentbatch.store import items, runs
 from agentbatch.store.rows import ToolRun
@@ -159,6 +160,10 @@ async def _call(ctx: RuntimeContext, pending: PendingCall) -> ToolResult:
     try:
         if call.name == "conversation_search":
             return await ctx.tools.conversation_search(ctx.db, pending.agent.id, pending.arguments)
+        if call.name in OUTSIDE:
+            return await run_memory_tool_outside(
+                ctx.db, ctx.memory, pending.agent, pending.org_id, call.name, pending.arguments
+            )
         if pending.tool is None:
             return ToolResult(False, f"tool {call.name!r} no longer exists")
         return await ctx.tools.run_custom(

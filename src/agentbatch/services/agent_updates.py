@@ -14,6 +14,7 @@ from agentbatch.domain.agents import split_handle
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, utcnow
+from agentbatch.memory_settings import window_problem
 from agentbatch.providers.registry import KNOWN_PROVIDERS
 from agentbatch.schemas import AgentUpdate
 from agentbatch.services.agents import AgentService, parse_model
@@ -63,6 +64,9 @@ class AgentEditService:
                     f"unknown provider {provider!r} in model {values['model']!r}; "
                     f"known: {', '.join(sorted(KNOWN_PROVIDERS))}"
                 )
+        problem = window_problem(values.get("model_settings"))
+        if problem is not None:
+            raise InvalidInput(problem)
         if "tools" in values:
             values["tool_names"] = values.pop("tools")
         if "tags" in values:

@@ -10,8 +10,10 @@ from agentbatch.domain.agents import split_handle
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, iso, new_id, utcnow
+from agentbatch.memory_settings import window_problem
 from agentbatch.providers.registry import known_providers
 from agentbatch.schemas import AgentCreate, BlockCreate, BlockUpdate
+from agentbatch.services.context_budget import agent_budget
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
 from agentbatch.tools.builtins import BUILTIN_SPECS
@@ -55,6 +57,7 @@ def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
         "message_buffer_autoclear": bool(row.message_buffer_autoclear),
         "metadata": row.metadata,
         "tags": list(row.tags or []),
+        "archive": getattr(row, "archive", None),
         "blocks": [block_out(b) for b in blocks],
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
@@ -80,6 +83,9 @@ class AgentService:
                 f"unknown provider {provider!r} in model {spec.model!r}; "
                 f"known: {', '.join(sorted(known))}"
             )
+        problem = window_problem(spec.model_settings)
+        if problem is not None:
+            raise InvalidInput(problem)
         endpoint = spec.model_settings.get("endpoint")
         if endpoint is not None and (provider, endpoint) not in _ENDPOINTS:
             raise InvalidInput(
@@ -120,6 +126,7 @@ class AgentService:
                 "message_buffer_autoclear": spec.message_buffer_autoclear,
                 "metadata": spec.metadata,
                 "tags": list(dict.fromkeys(spec.tags)),
+                "archive": spec.archive,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -148,13 +155,20 @@ class AgentService:
             "updated_at": now,
         }
 
-    async def get_agent(self, org_id: str, agent_id: str) -> dict[str, Any]:
+    async def get_agent(
+        self, org_id: str, agent_id: str, *, context: bool = False
+    ) -> dict[str, Any]:
+        """The agent; with ``context``, its token budget too (``context`` key: see
+        ``services.context_budget``)."""
         async with self.db.read() as conn:
             row = await repo.get_agent_row(conn, org_id, agent_id)
             if row is None:
                 raise NotFound(f"agent {agent_id!r} not found")
             blocks = [b for _, b in await repo.blocks_for_agents(conn, [agent_id])]
-        return agent_out(row, blocks)
+            out = agent_out(row, blocks)
+            if context:
+                out["context"] = await agent_budget(conn, row, blocks)
+        return out
 
     async def list_agents(
         self, org_id: str, *, limit: int = 100, after: str | None = None

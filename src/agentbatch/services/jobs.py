@@ -37,6 +37,13 @@ def run_out(row: Any) -> dict[str, Any]:
         "stop_reason": row.stop_reason,
         "reply": row.reply,
         "last_error": row.last_error,
+        "context": {
+            "window": getattr(row, "context_window", None),
+            "peak_tokens": getattr(row, "context_tokens", None),
+            "summary_steps": getattr(row, "summary_steps", 0),
+            "evicted_messages": getattr(row, "evicted_messages", 0),
+            "note": getattr(row, "context_note", None),
+        },
         "usage": {
             "input_tokens": row.input_tokens,
             "output_tokens": row.output_tokens,
@@ -183,8 +190,10 @@ class JobService:
             by_model = await repo.usage_by_model(conn, job_id)
             batches = await repo.batch_counts(conn, job_id)
             outcomes = (await outcome_counts(conn, [job_id]))[job_id]
+            context = await repo.job_context(conn, job_id)
         out = self._job_out(row, counts, outcomes)
         out["usage"] = usage
+        out["context"] = context
         out["cost"] = self.prices.job_cost(by_model)
         out["provider_batches"] = batches
         return out

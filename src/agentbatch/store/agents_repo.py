@@ -11,8 +11,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.agents import AgentSpec
 from agentbatch.domain.rules import parse_rule
-from agentbatch.store import block_history
+from agentbatch.store import block_history, passages
 from agentbatch.store.tables import agent_blocks, agents, blocks, tools
+
+
+async def context_counters(conn: AsyncConnection, agent_id: str) -> dict[str, Any]:
+    """Summary steps, evictions and the largest request (tokens) over the agent's runs."""
+    from sqlalchemy import func
+
+    from agentbatch.store.tables import runs
+
+    row = (
+        await conn.execute(
+            select(
+                func.coalesce(func.sum(runs.c.summary_steps), 0),
+                func.coalesce(func.sum(runs.c.evicted_messages), 0),
+                func.max(runs.c.context_tokens),
+            ).where(runs.c.agent_id == agent_id)
+        )
+    ).one()
+    return {"summary_steps": int(row[0]), "evicted": int(row[1]), "peak_tokens": row[2]}
 
 
 def agent_spec(row: Any) -> AgentSpec:
@@ -25,6 +43,7 @@ def agent_spec(row: Any) -> AgentSpec:
         rules=tuple(parse_rule(r) for r in row.tool_rules or ()),
         model_settings=dict(row.model_settings or {}),
         message_buffer_autoclear=bool(row.message_buffer_autoclear),
+        archive=getattr(row, "archive", None),
     )
 
 
@@ -105,6 +124,7 @@ async def delete_agent_row(conn: AsyncConnection, org_id: str, agent_id: str) ->
     await conn.execute(delete(batch_items).where(batch_items.c.run_id.in_(run_ids)))
     await conn.execute(delete(runs).where(runs.c.agent_id == agent_id))
     await conn.execute(delete(messages).where(messages.c.agent_id == agent_id))
+    await passages.delete_archive(conn, org_id, passages.own_archive(agent_id))
     await conn.execute(delete(agent_blocks).where(agent_blocks.c.agent_id == agent_id))
     result = await conn.execute(
         delete(agents).where(agents.c.id == agent_id, agents.c.org_id == org_id)

@@ -45,6 +45,23 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _load_sqlite_vec(dbapi_conn: Any) -> bool:
+    """Load the sqlite-vec extension into a new connection, when both the package and
+    this Python's sqlite3 (``enable_load_extension``) allow it."""
+    try:
+        import sqlite_vec
+        from sqlalchemy.util import await_only
+
+        raw = dbapi_conn._connection  # the aiosqlite connection
+        await_only(raw.enable_load_extension(True))
+        await_only(raw.load_extension(sqlite_vec.loadable_path()))
+        await_only(raw.enable_load_extension(False))
+    except Exception as exc:  # not installed, or a Python built without extension loading
+        log.debug("sqlite-vec not loaded: %s", exc)
+        return False
+    return True
+
+
 class Database:
     """One engine plus the two kinds of transaction the runtime uses."""
 
@@ -58,6 +75,9 @@ class Database:
         if self.dialect not in ("sqlite", "postgresql"):
             raise ConfigError(f"unsupported database {self.dialect!r}: use SQLite or PostgreSQL")
         self.statements = 0
+        # archival search: sqlite-vec loaded into every SQLite connection / pgvector
+        # installed in the PostgreSQL database (None: not known yet)
+        self.vector_search: bool | None = None
         kwargs: dict[str, Any] = {
             "echo": echo,
             "json_serializer": jsonfast.dumps,
@@ -98,6 +118,10 @@ class Database:
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA cache_size=-65536")
             cur.close()
+            loaded = _load_sqlite_vec(dbapi_conn)
+            self.vector_search = (
+                loaded if self.vector_search is None else (self.vector_search and loaded)
+            )
 
         @event.listens_for(sync_engine, "begin")
         def _on_begin(conn: Any) -> None:

@@ -65,7 +65,13 @@ async def unapplied(
     out: dict[str, ItemRef] = {}
     ids = sorted(item_ids)
     for start in range(0, len(ids), _CHUNK):
-        query = select(batch_items.c.id, batch_items.c.run_id, batch_items.c.job_id).where(
+        query = select(
+            batch_items.c.id,
+            batch_items.c.run_id,
+            batch_items.c.job_id,
+            batch_items.c.kind,
+            batch_items.c.context,
+        ).where(
             in_ids(batch_items.c.id, ids[start : start + _CHUNK], conn.dialect.name),
             batch_items.c.applied.is_(False),
         )

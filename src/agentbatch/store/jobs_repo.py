@@ -78,6 +78,7 @@ async def job_usage(conn: AsyncConnection, job_id: str) -> dict[str, int]:
                 func.coalesce(func.sum(runs.c.cache_read_tokens), 0),
                 func.coalesce(func.sum(runs.c.cache_write_tokens), 0),
                 func.coalesce(func.sum(runs.c.step), 0),
+                func.coalesce(func.sum(runs.c.summary_steps), 0),
             ).where(runs.c.job_id == job_id)
         )
     ).one()
@@ -86,7 +87,31 @@ async def job_usage(conn: AsyncConnection, job_id: str) -> dict[str, int]:
         "output_tokens": int(row[1]),
         "cache_read_tokens": int(row[2]),
         "cache_write_tokens": int(row[3]),
-        "model_calls": int(row[4]),
+        # agent steps and summary steps: every one a batch item
+        "model_calls": int(row[4]) + int(row[5]),
+        "summary_steps": int(row[5]),
+    }
+
+
+async def job_context(conn: AsyncConnection, job_id: str) -> dict[str, Any]:
+    """What the job's runs did to their context windows."""
+    row = (
+        await conn.execute(
+            select(
+                func.max(runs.c.context_window),
+                func.max(runs.c.context_tokens),
+                func.coalesce(func.sum(runs.c.summary_steps), 0),
+                func.coalesce(func.sum(runs.c.evicted_messages), 0),
+                func.count(runs.c.context_note),
+            ).where(runs.c.job_id == job_id)
+        )
+    ).one()
+    return {
+        "window": row[0],
+        "peak_tokens": row[1],
+        "summary_steps": int(row[2]),
+        "evicted_messages": int(row[3]),
+        "notes": int(row[4]),
     }
 
 

@@ -53,7 +53,11 @@ def _item_of_message() -> Any:
     return (
         select(batch_items.c.id)
         .where(batch_items.c.run_id == messages.c.run_id, batch_items.c.step == messages.c.step)
-        .order_by(batch_items.c.applied.desc(), batch_items.c.attempt.desc())
+        .order_by(  # the step's own item before a summary step's at the same step
+            batch_items.c.kind.is_not(None),
+            batch_items.c.applied.desc(),
+            batch_items.c.attempt.desc(),
+        )
         .limit(1)
         .correlate(messages)
         .scalar_subquery()

@@ -65,6 +65,29 @@ async def load_context(conn: AsyncConnection, agent_ids: Iterable[str]) -> dict[
     return out
 
 
+def _evict_sql(dialect: str) -> tuple[str, str]:
+    """Out of the window: the agent's summaries, then its ``n`` oldest other messages."""
+    a, n = ("?", "?") if dialect == "sqlite" else ("$1", "$2")
+    summaries = (
+        "UPDATE messages SET in_context = false WHERE agent_id = "
+        f"{a} AND in_context AND kind = 'summary'"
+    )
+    oldest = (
+        "UPDATE messages SET in_context = false WHERE id IN (SELECT id FROM messages "
+        f"WHERE agent_id = {a} AND in_context AND kind <> 'summary' ORDER BY id LIMIT {n})"
+    )
+    return summaries, oldest
+
+
+def evict_ops(rows: Sequence[tuple[str, int]], dialect: str) -> list[Op]:
+    """A summary step's eviction, for (agent id, count) pairs: runs before the new
+    summary message is inserted, in the same transaction."""
+    if not rows:
+        return []
+    summaries, oldest = _evict_sql(dialect)
+    return [(summaries, [(a,) for a, _ in rows]), (oldest, [(a, n) for a, n in rows if n > 0])]
+
+
 async def clear_context(conn: AsyncConnection, agent_ids: Sequence[str]) -> None:
     """message_buffer_autoclear: when a run ends, its agent's messages leave the window."""
     for start in range(0, len(agent_ids), _CHUNK):
@@ -96,3 +119,45 @@ async def search(
         .limit(limit)
     )
     return list(rows.all())
+
+
+async def search_dates(
+    conn: AsyncConnection, agent_id: str, start: Any, end: Any, *, offset: int, limit: int
+) -> list[Any]:
+    """(id, role, content, created_at) of the agent's messages from ``start`` (inclusive)
+    to ``end`` (exclusive), oldest first."""
+    rows = await conn.execute(
+        select(messages.c.id, messages.c.role, messages.c.content, messages.c.created_at)
+        .where(
+            messages.c.agent_id == agent_id,
+            messages.c.kind.in_(["input", "assistant", "tool"]),
+            messages.c.created_at >= start,
+            messages.c.created_at < end,
+        )
+        .order_by(messages.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def window_stats(conn: AsyncConnection, agent_id: str) -> dict[str, int]:
+    """How many of the agent's messages are in its window, out of it, and summaries."""
+    from sqlalchemy import case, func
+
+    row = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((messages.c.in_context.is_(True), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((messages.c.kind == "summary", 1), else_=0)), 0),
+            ).where(messages.c.agent_id == agent_id)
+        )
+    ).one()
+    total, in_context, summaries = (int(v) for v in row)
+    return {
+        "messages": total,
+        "in_context": in_context,
+        "out_of_context": total - in_context,
+        "summaries": summaries,
+    }

@@ -51,6 +51,9 @@ class RunState:
     output_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    summary_steps: int = 0
+    evicted_messages: int = 0
+    context_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class ItemRef:
     id: str
     run_id: str
     job_id: str
+    kind: str | None = None  # None: an agent step; "summary": a summary step
+    context: dict[str, Any] | None = None  # what the prepare counted / planned
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,9 @@ STATE_COLUMNS = (
     runs.c.output_tokens,
     runs.c.cache_read_tokens,
     runs.c.cache_write_tokens,
+    runs.c.summary_steps,
+    runs.c.evicted_messages,
+    runs.c.context_tokens,
 )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch import jsonfast
 from agentbatch.domain.agents import BlockView
-from agentbatch.store import block_history, blocks, items, messages, run_reads, runs
+from agentbatch.store import block_history, blocks, items, messages, passages, run_reads, runs
 from agentbatch.store.bulk import Check, Op, run_ops
 
 
@@ -30,6 +30,8 @@ class StepWrites:
     blocks: list[BlockView] = field(default_factory=list)
     block_edits: list[dict[str, Any]] = field(default_factory=list)  # block history rows
     autoclear: list[str] = field(default_factory=list)  # agents whose window empties
+    evict: list[tuple[str, int]] = field(default_factory=list)  # (agent, oldest n) leave
+    passages: list[dict[str, Any]] = field(default_factory=list)  # archival inserts
 
 
 @dataclass
@@ -43,7 +45,9 @@ def _ops(writes: StepWrites, dialect: str) -> list[Op]:
     return [
         *blocks.write_ops(writes.blocks, writes.now, dialect),
         *block_history.insert_ops(writes.block_edits, dialect),
+        *messages.evict_ops(writes.evict, dialect),
         *messages.insert_ops(writes.messages, dialect),
+        *passages.insert_ops(writes.passages, dialect),
         *runs.write_ops(writes.run_updates, dialect),
         *items.settle_ops(writes.settle, dialect),
         *items.result_ops(writes.item_results, dialect),

@@ -25,6 +25,8 @@ class RecordedItem:
     attempt: int
     size: int
     messages: list[dict[str, Any]]
+    kind: str | None = None  # "summary" for a summary step
+    context: dict[str, Any] | None = None
 
 
 async def record_chunk(
@@ -60,6 +62,8 @@ async def record_chunk(
             "attempt": i.attempt,
             "applied": False,
             "created_at": now,
+            "kind": i.kind,
+            "context": i.context,
         }
         for i in chunk
     ]

@@ -14,12 +14,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, REAL
 from sqlalchemy.types import JSON as _JSON
 
 metadata = MetaData()
@@ -71,6 +73,8 @@ agents = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("tags", JSON(), nullable=False, server_default="[]", default=list),
+    # archival memory shared under this name (within the organisation); NULL: its own
+    Column("archive", String(100)),
 )
 
 blocks = Table(
@@ -192,6 +196,13 @@ runs = Table(
     Column("error_kind", String(32)),
     # how often this step's out-of-transaction tools were started (a crash loop stops)
     Column("tool_attempts", Integer, nullable=False, server_default="0", default=0),
+    # context-window management: summary steps taken, messages evicted, the largest
+    # request counted (tokens) against the window, and the last eviction note
+    Column("summary_steps", Integer, nullable=False, server_default="0", default=0),
+    Column("evicted_messages", Integer, nullable=False, server_default="0", default=0),
+    Column("context_tokens", Integer),
+    Column("context_window", Integer),
+    Column("context_note", Text),
     Index("ix_runs_job_status", "job_id", "status"),
     Index("ix_runs_agent", "agent_id"),
 )
@@ -241,6 +252,9 @@ batch_items = Table(
     Column("applied", Boolean, nullable=False, default=False),
     Column("created_at", TS, nullable=False),
     Column("applied_at", TS),
+    # NULL: an agent step; 'summary': a summary step (``context`` says what it folds)
+    Column("kind", String(16)),
+    Column("context", JSON()),
     Index("ix_batch_items_batch", "provider_batch_id", "applied"),
     Index("ix_batch_items_run", "run_id"),
 )
@@ -267,3 +281,19 @@ block_history = Table(
 
 # the dashboard pages a job's runs by id (keyset): without it each page sorts the job's runs
 Index("ix_runs_job_id", runs.c.job_id, runs.c.id)
+# archival memory: passages searched by embedding, per archive (an agent's own, or shared)
+passages = Table(
+    "passages",
+    metadata,
+    Column("id", BIGID, primary_key=True, autoincrement=True),
+    Column("org_id", ORG, nullable=False),
+    Column("archive", String(120), nullable=False),
+    Column("agent_id", ID),  # who inserted it
+    Column("run_id", ID),
+    Column("text", Text, nullable=False),
+    Column("embedding_model", String(120), nullable=False),
+    # float32 little-endian bytes (SQLite, sqlite-vec's format); real[] on PostgreSQL
+    Column("embedding", LargeBinary().with_variant(ARRAY(REAL), "postgresql"), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_passages_archive", "org_id", "archive", "embedding_model", "id"),
+)

@@ -1,6 +1,8 @@
 """Built-in tools. Memory tools run against the pass's MemoryWorkspace inside the apply
-transaction (exactly once); ``conversation_search`` reads the agent's own history and is
-answered before the step is resolved (see runtime.apply)."""
+transaction (exactly once); ``conversation_search`` (and ``conversation_search_date``)
+reads the agent's own history and ``archival_memory_search`` its archive, answered before
+the step is resolved (see runtime.apply); ``archival_memory_insert`` embeds its text
+before and inserts the passage in the apply transaction (exactly once)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 from agentbatch.domain.model_io import ToolSpec
 from agentbatch.step.workspace import MemoryWorkspace
+from agentbatch.tools.archival import MEMORY_SEARCH_SPECS
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,9 @@ class ToolResult:
     ok: bool
     output: str
     sandbox_crashed: bool = False
+    # what an out-of-transaction part produced for a built-in that writes in the apply
+    # transaction (archival_memory_insert: the passage's embedding, float32 bytes)
+    data: bytes | None = None
 
 
 def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -84,8 +90,11 @@ BUILTIN_SPECS: dict[str, ToolSpec] = {
     ),
 }
 
+BUILTIN_SPECS.update(MEMORY_SEARCH_SPECS)
+
 MEMORY_TOOLS = frozenset({"core_memory_append", "core_memory_replace", "rethink_memory"})
-ASYNC_BUILTINS = frozenset({"conversation_search"})
+# built-ins whose result (or part of it) comes from outside the apply transaction
+ASYNC_BUILTINS = frozenset({"conversation_search", *MEMORY_SEARCH_SPECS})
 
 
 def _show(block_label: str, value: str, limit: int) -> str:

@@ -42,8 +42,9 @@ async def list_agents(
 
 
 @router.get("/agents/{agent_id}", response_model=Agent, tags=["agents"])
-async def get_agent(agent_id: str, batch: Batch, org: Org) -> dict[str, Any]:
-    return await batch.agents.get_agent(org, agent_id)
+async def get_agent(agent_id: str, batch: Batch, org: Org, context: bool = False) -> dict[str, Any]:
+    """The agent; ``context=true`` adds its context window's token budget."""
+    return await batch.agents.get_agent(org, agent_id, context=context)
 
 
 @router.delete("/agents/{agent_id}", status_code=204, response_class=Response, tags=["agents"])

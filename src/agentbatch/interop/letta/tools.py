@@ -31,8 +31,6 @@ BY_BEHAVIOUR: dict[str, tuple[str, str]] = {
     ),
 }
 NO_EQUIVALENT: dict[str, str] = {
-    "archival_memory_insert": "archival memory is not available yet",
-    "archival_memory_search": "archival memory is not available yet",
     "memory": "Letta's multi-command memory tool has no equivalent (use core_memory_*)",
     "memory_apply_patch": "patch-based memory edits have no equivalent (use core_memory_*)",
     "memory_finish_edits": "a marker tool in Letta's sleep-time loop; not needed here",
@@ -42,6 +40,9 @@ NO_EQUIVALENT: dict[str, str] = {
 LETTA_TOOL_TYPES = {
     "send_message": "letta_core",
     "conversation_search": "letta_core",
+    "conversation_search_date": "letta_core",
+    "archival_memory_insert": "letta_core",
+    "archival_memory_search": "letta_core",
     "core_memory_append": "letta_memory_core",
     "core_memory_replace": "letta_memory_core",
     "rethink_memory": "letta_sleeptime_core",

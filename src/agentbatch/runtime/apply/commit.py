@@ -139,7 +139,7 @@ async def _commit(ctx: RuntimeContext, planned: Planned) -> ApplyStats:
     planned.plan = written
     for agent_id, run_id, step, appended in written.advanced:
         ctx.contexts.advance(agent_id, run_id, step, appended)
-    for agent_id in written.ended:
+    for agent_id in (*written.ended, *written.stale):
         ctx.contexts.drop(agent_id)
     return written.stats
 

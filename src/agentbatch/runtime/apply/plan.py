@@ -11,7 +11,9 @@ Per item, in item-id order:
   ``conversation_search``): in the ingest phase (``tool_results is None``) such a run
   moves to ``waiting_tools`` and its result is stored, to be resolved by the tools pass
   with those tools' results; in the tools phase a call whose result is missing is
-  returned in ``Plan.pending`` (run it, then plan again).
+  returned in ``Plan.pending`` (run it, then plan again);
+* a succeeded summary step (``item.kind == "summary"``): its eviction and new summary
+  (``apply.summary``); the run is queued again for its own step.
 """
 
 from __future__ import annotations
@@ -22,26 +24,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agentbatch.domain.agents import AgentSpec
-from agentbatch.domain.messages import Message, ToolCall
+from agentbatch.domain.messages import Message
 from agentbatch.domain.model_io import ItemResult, Outcome
 from agentbatch.domain.statuses import RunStatus
 from agentbatch.jsonfast import RawJSON
 from agentbatch.runtime.apply.calls import needs_outside_tools
 from agentbatch.runtime.apply.rows import failed_run, history_rows, step_rows
+from agentbatch.runtime.apply.runner import Runner, ToolKey
 from agentbatch.runtime.apply.snapshot import Snapshot
+from agentbatch.runtime.apply.summary import plan_summary
 from agentbatch.step.resolve import ResultPending, StepOutcome, resolve_step
 from agentbatch.step.solver import RuleSet, SolverState
-from agentbatch.step.workspace import Editor, MemoryWorkspace
-from agentbatch.store.rows import CustomTool, RunState
+from agentbatch.step.workspace import Editor
+from agentbatch.store.rows import CustomTool, ItemRef, RunState
 from agentbatch.store.step_writes import StepExpect, StepWrites
-from agentbatch.tools.builtins import (
-    MEMORY_TOOLS,
-    ToolResult,
-    run_memory_tool,
-    send_message_result,
-)
+from agentbatch.tools.builtins import ToolResult
 
-ToolKey = tuple[str, ToolCall]  # (item id, call)
 RetryDelay = Callable[[int], float]  # attempt that failed (1-based) -> seconds
 
 
@@ -54,6 +52,7 @@ class ApplyStats:
     failed: int = 0
     ignored: int = 0
     deferred: int = 0  # moved to waiting_tools
+    summarised: int = 0  # summary steps applied
 
     def add(self, other: ApplyStats) -> None:
         for name in self.__dataclass_fields__:
@@ -70,6 +69,7 @@ class PendingCall:
     tool: CustomTool | None
     arguments: dict[str, Any]
     memory: dict[str, str]
+    org_id: str = ""
 
 
 @dataclass
@@ -80,24 +80,8 @@ class Plan:
     # what each advanced run appended to its agent's window (agent, run, step, messages)
     advanced: list[tuple[str, str, int, list[Message]]] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)  # agents whose run finished or failed
+    stale: list[str] = field(default_factory=list)  # agents whose window a summary changed
     pending: list[PendingCall] = field(default_factory=list)
-
-
-class _Runner:
-    """Runs one item's checked calls: memory tools on the workspace, ``send_message`` at
-    once, outside tools from ``results`` (None when missing)."""
-
-    def __init__(
-        self, item_id: str, ws: MemoryWorkspace, results: Mapping[ToolKey, ToolResult]
-    ) -> None:
-        self.item_id, self.ws, self.results = item_id, ws, results
-
-    def run(self, agent: AgentSpec, call: ToolCall, args: dict[str, Any]) -> ToolResult | None:
-        if call.name in MEMORY_TOOLS:
-            return run_memory_tool(call.name, args, agent.id, self.ws)
-        if call.name == "send_message":
-            return send_message_result(args)
-        return self.results.get((self.item_id, call))
 
 
 def error_kind(result: ItemResult) -> str:
@@ -200,6 +184,9 @@ def _succeeded_item(
 ) -> None:
     item = snap.items[item_id]
     run = snap.runs[item.run_id]
+    if item.kind == "summary":
+        _summary_item(out, snap, item, result, now)
+        return
     if tool_results is None and needs_outside_tools(result):
         row = _settle_row(item_id, result, now)
         del row["applied_at"]
@@ -217,17 +204,33 @@ def _succeeded_item(
     agent, org_id = snap.agents[run.agent_id]
     assert result.response is not None
     snap.ws.editor = Editor(org_id, run.agent_id, run.id, run.step)
+    runner = Runner(
+        item_id,
+        snap.ws,
+        tool_results or {},
+        {
+            "org_id": org_id,
+            "agent_id": agent.id,
+            "run_id": run.id,
+            "created_at": now,
+        },
+    )
     try:
-        outcome = _resolve(snap, item_id, run, agent, org_id, result, tool_results or {})
+        outcome = _resolve(snap, run, agent, result, runner)
     except ResultPending as p:
         tool = snap.customs.get(org_id, {}).get(p.call.name)
         memory = snap.ws.memory_dict(agent.id)
-        out.pending.append(PendingCall((item_id, p.call), agent, tool, p.arguments, memory))
+        out.pending.append(PendingCall((item_id, p.call), agent, tool, p.arguments, memory, org_id))
         return
     out.writes.settle.append(_settle_row(item_id, result, now))
     out.stats.applied += 1
     keep = any(r.kind == "conditional" for r in agent.rules)  # last output: conditional rules
     step_rows(outcome, run, org_id, result, now, out.writes, keep)
+    out.writes.passages.extend(runner.passages)
+    counted = (item.context or {}).get("tokens")
+    if counted is not None:
+        out.writes.run_updates[-1]["context_tokens"] = max(run.context_tokens or 0, int(counted))
+        out.writes.run_updates[-1]["context_window"] = (item.context or {}).get("window")
     if outcome.done:
         out.ended.append(run.agent_id)
         out.stats.completed += 1
@@ -241,23 +244,36 @@ def _succeeded_item(
     out.stats.continued += 1
 
 
+def _summary_item(
+    out: Plan, snap: Snapshot, item: ItemRef, result: ItemResult, now: datetime
+) -> None:
+    run = snap.runs[item.run_id]
+    _agent, org_id = snap.agents[run.agent_id]
+    if not plan_summary(item, run, org_id, result, out.writes, now):
+        empty = ItemResult(item.id, Outcome.ERRORED, error="the summary step returned no text")
+        _failed_item(out, run, empty, snap.jobs[item.job_id].max_attempts, now, _no_delay)
+    out.writes.settle.append(_settle_row(item.id, result, now))
+    out.stats.applied += 1
+    out.stats.summarised += 1
+    out.stale.append(run.agent_id)
+
+
+def _no_delay(_attempt: int) -> float:
+    return 0.0
+
+
 def _resolve(
-    snap: Snapshot,
-    item_id: str,
-    run: RunState,
-    agent: AgentSpec,
-    org_id: str,
-    result: ItemResult,
-    tool_results: Mapping[ToolKey, ToolResult],
+    snap: Snapshot, run: RunState, agent: AgentSpec, result: ItemResult, runner: Runner
 ) -> StepOutcome:
     assert result.response is not None
+    org_id = snap.agents[run.agent_id][1]
     return resolve_step(
         agent,
         RuleSet(agent.rules),
         SolverState.from_dict(run.solver_state),
         result.response,
         catalog=snap.catalog(org_id),
-        runner=_Runner(item_id, snap.ws, tool_results),
+        runner=runner,
         steps_done=run.step + 1,
         max_steps=snap.jobs[run.job_id].max_steps,
     )

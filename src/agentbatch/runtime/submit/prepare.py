@@ -1,5 +1,6 @@
 """Prepare claimed runs: bulk reads (agents, blocks, context windows, job options, custom
-tools), then pure request assembly per run (``step.prepare.build_request``) and the
+tools), then pure request assembly per run (``step.prepare.build_request``), the context
+window check (``runtime.summaries``: the request, or a summary step instead) and the
 provider's encoding. A run that cannot be prepared is reported with the reason."""
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from agentbatch.runtime.apply.rows import message_row
 from agentbatch.runtime.catalog import catalog_for
 from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.submit.split import UNLIMITED_BYTES, Prepared, payload_size
+from agentbatch.runtime.summaries import WindowFitter
 from agentbatch.step.memory import MemoryRenderer
 from agentbatch.step.prepare import ToolCatalog, build_request
 from agentbatch.step.solver import RuleSet, SolverState
+from agentbatch.step.window import order_window
 from agentbatch.store import blocks, messages
 from agentbatch.store.rows import ClaimedRun
 
@@ -46,6 +49,7 @@ async def prepare_chunk(
     measure = provider.limits.max_bytes < UNLIMITED_BYTES
     renderer = MemoryRenderer()
     catalogs: dict[str, ToolCatalog] = {}
+    fitter = WindowFitter(ctx.memory)
     out = PreparedChunk()
     for run in runs:
         agent_org = agents.get(run.agent_id)
@@ -55,7 +59,11 @@ async def prepare_chunk(
         agent, org_id = agent_org
         new_msgs = [Message.from_dict(m) for m in run.pending_messages or ()]
         window = cached.get(run.agent_id)
-        context = list(window) if window is not None else contexts.get(run.agent_id, []) + new_msgs
+        if window is not None:
+            context = list(window)
+        else:
+            context = order_window(contexts.get(run.agent_id, [])) + new_msgs
+        counts = list(ctx.contexts.counts(run.agent_id, run.id, run.step))
         own_blocks = [views[b] for b in agent_blocks.get(run.agent_id, ()) if b in views]
         item_id = new_id("item")
         catalog = catalogs.get(org_id)
@@ -74,7 +82,11 @@ async def prepare_chunk(
                 job_options=jobs[run.job_id].options or {},
                 rules=RuleSet(agent.rules),
             )
-            entry = provider.encode(item_id, request)
+            fitted = fitter.fit(agent, request, counts, stored=len(context) - len(new_msgs))
+            if fitted.failure is not None:
+                out.failures[run.id] = fitted.failure
+                continue
+            entry = provider.encode(item_id, fitted.request)
         except (ValueError, KeyError, TypeError) as exc:
             out.failures[run.id] = f"could not build the request: {exc}"
             continue
@@ -91,8 +103,19 @@ async def prepare_chunk(
             )
             for m in new_msgs
         ]
-        ctx.contexts.put(run.agent_id, run.id, run.step, context)
+        ctx.contexts.put(run.agent_id, run.id, run.step, context, counts)
         out.ready.append(
-            Prepared(run.id, run.fence, item_id, run.step, run.attempt, entry, size, rows)
+            Prepared(
+                run.id,
+                run.fence,
+                item_id,
+                run.step,
+                run.attempt,
+                entry,
+                size,
+                rows,
+                fitted.kind,
+                fitted.context,
+            )
         )
     return out

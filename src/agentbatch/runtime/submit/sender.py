@@ -100,7 +100,15 @@ class BatchSender:
         now = ctx.clock()
         items = [
             RecordedItem(
-                p.run_id, p.run_fence, p.item_id, p.step, p.attempt, p.size, p.new_messages
+                p.run_id,
+                p.run_fence,
+                p.item_id,
+                p.step,
+                p.attempt,
+                p.size,
+                p.new_messages,
+                p.kind,
+                p.context,
             )
             for p in chunk
         ]

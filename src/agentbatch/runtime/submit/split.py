@@ -28,6 +28,8 @@ class Prepared:
     entry: dict[str, Any]
     size: int
     new_messages: list[dict[str, Any]]
+    kind: str | None = None  # "summary": a summary step (see runtime.summaries)
+    context: dict[str, Any] | None = None  # tokens counted, window, summary plan
 
 
 @dataclass(slots=True)
