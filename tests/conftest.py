@@ -85,7 +85,7 @@ async def _truncate(url: str) -> None:
     async with db.write() as conn:
         await conn.execute(
             text(
-                "TRUNCATE batch_items, provider_batches, runs, batch_jobs, messages, passages, "
+                "TRUNCATE batch_items, provider_batches, runs, batch_jobs, messages, passages, block_history, "
                 "agent_blocks, "
                 "blocks, agents, tools, api_keys, organizations CASCADE"
             )
