@@ -1,7 +1,8 @@
 """Configuration from ``AGENTBATCH_*`` environment variables, with sensible defaults.
 
 :class:`Settings` (also known as ``RuntimeSettings``) is the one settings object: the
-worker's pacing, callbacks, tenant security, the batch engines and observability, read once by
+worker's pacing, callbacks, tenant security, the batch engines, observability and context
+management, read once by
 ``Settings.from_env()`` at the entry point (command line, ``AgentBatch.open``) and passed
 down; nothing below reads the environment for these again. A malformed value is a
 ``ConfigError`` naming the variable."""
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentbatch.errors import ConfigError
+from agentbatch.memory_settings import MemorySettings
 from agentbatch.observability.settings import ObservabilitySettings
 from agentbatch.providers.engine_settings import EngineSettings
 from agentbatch.security_settings import SecuritySettings
@@ -81,8 +83,8 @@ class CallbackSettings:
 @dataclass(frozen=True)
 class RuntimeSettings:
     """Every setting of a deployment. The worker's pacing fields each have an
-    ``AGENTBATCH_`` variable; ``callbacks``, ``security``, ``engines`` and
-    ``observability`` group the rest."""
+    ``AGENTBATCH_`` variable; ``callbacks``, ``security``, ``engines``,
+    ``observability`` and ``memory`` group the rest."""
 
     poll_interval_s: float = 30.0  # first poll delay of a provider batch
     poll_max_interval_s: float = 300.0  # backoff cap between polls
@@ -102,6 +104,7 @@ class RuntimeSettings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     engines: EngineSettings = field(default_factory=EngineSettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
 
     @classmethod
     def from_env(cls) -> RuntimeSettings:
@@ -125,6 +128,7 @@ class RuntimeSettings:
             security=SecuritySettings.from_env(),
             engines=EngineSettings.from_env(),
             observability=ObservabilitySettings.from_env(),
+            memory=MemorySettings.from_env(),
         )
 
 

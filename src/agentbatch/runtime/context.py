@@ -65,7 +65,11 @@ class RuntimeContext:
     jobs: JobCache = field(default_factory=JobCache)
     custom_tools: ToolCache = field(default_factory=ToolCache)
     observe: Observer = field(default_factory=default_observer)  # metrics, traces (observability/)
-    memory: MemorySettings = field(default_factory=MemorySettings.from_env)
+
+    @property
+    def memory(self) -> MemorySettings:
+        """Context-window management and archival memory (part of ``settings``)."""
+        return self.settings.memory
 
     def lease_until(self, now: datetime | None = None) -> datetime:
         return (now or self.clock()) + timedelta(seconds=self.settings.lease_s)
