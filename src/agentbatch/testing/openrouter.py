@@ -9,18 +9,17 @@ answered (the rest gets an error line ``batch_expired``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from agentbatch.testing.bearer_gate import add_bearer_gate
 from agentbatch.testing.faults import FaultPlan
 from agentbatch.testing.openai import OpenAIEmulator
 from agentbatch.testing.server import BackgroundServer
@@ -161,26 +160,13 @@ class OpenRouterEmulator:
             title="OpenRouter batch emulator", openapi_url=None, docs_url=None, redoc_url=None
         )
 
-        @app.middleware("http")
-        async def _gate(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            if not request.url.path.startswith("/api/"):
-                return await call_next(request)
-            scheme, _, key = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not key.strip():
-                return _error(401, "No auth credentials found")
-            if self.faults.delay_s > 0:
-                await asyncio.sleep(self.faults.delay_s)
-            fault = self.faults.take_http_fault(request.method, request.url.path)
-            if fault is not None:
-                headers = (
-                    {"retry-after": f"{fault.retry_after:g}"}
-                    if fault.retry_after is not None
-                    else None
-                )
-                return _error(fault.status, fault.message, headers)
-            return await call_next(request)
+        add_bearer_gate(
+            app,
+            lambda: self.faults,
+            prefix="/api/",
+            unauthorized="No auth credentials found",
+            error=_error,
+        )
 
         @app.post("/api/v1/batches")
         async def create(request: Request) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 from agentbatch.providers.google.decoding import decode_line, decode_response
 from agentbatch.providers.google.encoding import encode_contents, encode_request
-from agentbatch.providers.google.provider import GoogleBatchProvider, map_error
+from agentbatch.providers.google.errors import map_error
+from agentbatch.providers.google.provider import GoogleBatchProvider
 
 __all__ = [
     "GoogleBatchProvider",

@@ -21,25 +21,25 @@ import asyncio
 import json
 import logging
 import os
-import re
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
 from agentbatch.domain.model_io import ItemResult, ModelRequest, Outcome
-from agentbatch.errors import ConfigError, ProviderConfigError, ProviderError, UnknownBatch
+from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
 from agentbatch.providers.anthropic.provider import ORPHAN_SKEW, check_base_url
 from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
 from agentbatch.providers.batch_keys import BatchKeys
 from agentbatch.providers.engine_settings import EngineSettings
+from agentbatch.providers.google.batch_input import display_name, inline_request, write_jsonl
 from agentbatch.providers.google.decoding import decode_line, error_text
 from agentbatch.providers.google.encoding import encode_request
+from agentbatch.providers.google.errors import map_error
 
 log = logging.getLogger(__name__)
 
@@ -47,79 +47,6 @@ ENDED = frozenset(
     {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 )
 _UNRUN = {"JOB_STATE_EXPIRED": Outcome.EXPIRED, "JOB_STATE_CANCELLED": Outcome.CANCELED}
-RETRYABLE_STATUS = frozenset({408, 409, 429})
-_DELAY = re.compile(r"^([0-9.]+)s$")
-try:  # the SDK may talk through httpx2, a fork with its own exception classes
-    import httpx2
-
-    TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-        httpx.TransportError,
-        httpx2.TransportError,
-    )
-except ImportError:  # pragma: no cover - httpx2 comes with google-genai
-    TRANSPORT_ERRORS = (httpx.TransportError,)
-
-
-def _retry_after(exc: genai_errors.APIError) -> float | None:
-    headers = getattr(exc.response, "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    if value is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-    details = exc.details.get("error", exc.details) if isinstance(exc.details, dict) else {}
-    for detail in details.get("details") or () if isinstance(details, dict) else ():
-        match = (
-            _DELAY.match(str(detail.get("retryDelay") or "")) if isinstance(detail, dict) else None
-        )
-        if match:
-            return float(match.group(1))
-    return None
-
-
-def map_error(exc: BaseException, action: str, handle: str | None = None) -> ProviderError:
-    """An SDK exception as the runtime's ProviderError (never includes credentials)."""
-    if isinstance(exc, genai_errors.APIError):
-        code = int(exc.code or 0)
-        text = f"gemini {action}: HTTP {code} {exc.status or ''}: {exc.message or ''}".rstrip()
-        if code == 404 and handle is not None:
-            return UnknownBatch(f"gemini has no batch {handle!r} ({text})")
-        if (
-            code in (401, 403)
-            or "API_KEY_INVALID" in str(exc.details)
-            or (code == 400 and "API key not valid" in str(exc.message))
-        ):
-            return ProviderConfigError(f"{text} (check GEMINI_API_KEY)")
-        retryable = code in RETRYABLE_STATUS or code >= 500
-        return ProviderError(text, retryable=retryable, retry_after=_retry_after(exc))
-    if isinstance(exc, TRANSPORT_ERRORS):
-        return ProviderError(f"gemini {action}: {type(exc).__name__}: {exc}", retryable=True)
-    return ProviderError(f"gemini {action}: {type(exc).__name__}: {exc}", retryable=False)
-
-
-def display_name(tag: BatchTag) -> str:
-    return f"agentbatch job {tag.job_id} batch {tag.batch_id}"
-
-
-def inline_request(entry: Mapping[str, Any]) -> types.InlinedRequest:
-    """One encoded entry as the SDK's inlined request (generation settings, system
-    instruction and tools go into ``config``; the SDK puts them back in place)."""
-    request = dict(entry["request"])
-    config: dict[str, Any] = dict(request.pop("generationConfig", None) or {})
-    contents = request.pop("contents")
-    config.update(request)  # systemInstruction, tools, toolConfig, safetySettings, ...
-    return types.InlinedRequest.model_validate(
-        {"contents": contents, "metadata": {"key": str(entry["key"])}, "config": config}
-    )
-
-
-def _write_jsonl(entries: Sequence[Mapping[str, Any]]) -> Path:
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8", delete=False) as fh:
-        for entry in entries:
-            fh.write(json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
-            fh.write("\n")
-    return Path(fh.name)
 
 
 class GoogleBatchProvider(ProviderBase):
@@ -211,7 +138,7 @@ class GoogleBatchProvider(ProviderBase):
         return handle
 
     async def _upload(self, entries: Sequence[dict[str, Any]]) -> str:
-        path = await asyncio.to_thread(_write_jsonl, entries)
+        path = await asyncio.to_thread(write_jsonl, entries)
         try:
             file = await self.client.files.upload(
                 file=str(path), config={"mime_type": "jsonl", "display_name": path.name}

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentbatch.providers.scripted_model import validate_script
-from agentbatch.testing.faults import ContentFault, FaultPlan, HttpFault
+from agentbatch.testing.faults import FaultPlan, HttpFault
 from agentbatch.testing.openai import routes
 from agentbatch.testing.openai.objects import error_body
 from agentbatch.testing.openai.state import EmulatorState
@@ -88,14 +88,7 @@ class OpenAIEmulator:
 
     def set_faults(self, data: dict[str, Any]) -> None:
         """Replace the fault plan's settings in place (the JSON form ``PUT /_emulator/faults`` takes)."""
-        with self.faults._lock:
-            self.faults.http = [HttpFault(**f) for f in data.get("http", [])]
-            self.faults.delay_s = float(data.get("delay_s", 0.0))
-            self.faults.polls_in_progress = int(data.get("polls_in_progress", 0))
-            self.faults.item_outcomes = dict(data.get("item_outcomes", {}))
-            self.faults.content_outcomes = [
-                ContentFault(**f) for f in data.get("content_outcomes", [])
-            ]
+        self.faults.replace(data)
 
     # -- app -------------------------------------------------------------------------------
 

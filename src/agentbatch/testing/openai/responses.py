@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from agentbatch.domain.model_io import ModelResponse
-from agentbatch.testing.openai.checks import BadRequest
+from agentbatch.testing.openai.chat_checks import BadRequest
 from agentbatch.testing.openai.objects import new_id
 
 

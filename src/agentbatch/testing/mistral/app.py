@@ -3,9 +3,7 @@ Files API it uses, reachable by the official ``mistralai`` SDK through
 ``Mistral(server_url=srv.url)``.
 
 Answers come from the shared scripted model through the OpenAI emulator's chat-completions
-answering, checked first for what Mistral itself refuses: tool-call ids that are not 9
-characters ``[a-zA-Z0-9]``, OpenAI-only fields (``max_completion_tokens``,
-``prompt_cache_key``), a ``tool_choice`` outside ``auto | none | any | required``. A job
+answering, checked first for what Mistral itself refuses (:mod:`.dialect`). A job
 advances when it is read: ``QUEUED`` -> ``RUNNING`` (a share answered per read for
 ``FaultPlan.polls_in_progress`` reads) -> ``SUCCESS``; ``cancel`` ends it ``CANCELLED``
 and ``expire`` ``TIMEOUT_EXCEEDED`` on the next read, keeping what was answered.
@@ -13,29 +11,22 @@ and ``expire`` ``TIMEOUT_EXCEEDED`` on the next read, keeping what was answered.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import re
-import secrets
-import string
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from agentbatch.testing.bearer_gate import add_bearer_gate
 from agentbatch.testing.faults import FaultPlan
+from agentbatch.testing.mistral.dialect import mistral_problem, mistral_shape, openai_choice
+from agentbatch.testing.mistral.objects import ENDED, Job
 from agentbatch.testing.openai import OpenAIEmulator
 from agentbatch.testing.openai.routes import parse_multipart
 from agentbatch.testing.server import BackgroundServer
-
-ENDED = ("SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED")
-_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
-_ALNUM = string.ascii_letters + string.digits
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -46,69 +37,6 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
         "code": str(status),
     }
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def mistral_problem(body: dict[str, Any]) -> str | None:
-    for name in ("max_completion_tokens", "prompt_cache_key"):
-        if name in body:
-            return f"Extra inputs are not permitted: body.{name}"
-    choice = body.get("tool_choice")
-    if isinstance(choice, str) and choice not in ("auto", "none", "any", "required"):
-        return f"Invalid tool_choice: {choice}"
-    for message in body.get("messages") or ():
-        ids = [c.get("id") for c in message.get("tool_calls") or ()]
-        if message.get("role") == "tool":
-            ids.append(message.get("tool_call_id"))
-        for call_id in ids:
-            if not isinstance(call_id, str) or not _ID.match(call_id):
-                return f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, with a length of 9."
-    return None
-
-
-@dataclass
-class Job:
-    id: str
-    model: str
-    items: list[tuple[str, dict[str, Any]]]
-    input_files: list[str]
-    metadata: dict[str, Any] | None
-    created_at: int
-    polls_left: int
-    status: str = "QUEUED"
-    done: int = 0
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    cancel_asked: bool = False
-    force_expire: bool = False
-    output_file: str | None = None
-    error_file: str | None = None
-    completed_at: int | None = None
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
-
-    def to_dict(self, inline: bool = False) -> dict[str, Any]:
-        ok = sum(1 for o in self.outputs if (o.get("response") or {}).get("status_code") == 200)
-        out: dict[str, Any] = {
-            "id": self.id,
-            "object": "batch",
-            "input_files": self.input_files,
-            "metadata": self.metadata,
-            "endpoint": "/v1/chat/completions",
-            "model": self.model,
-            "output_file": self.output_file,
-            "error_file": self.error_file,
-            "errors": [],
-            "status": self.status,
-            "created_at": self.created_at,
-            "total_requests": len(self.items),
-            "completed_requests": len(self.outputs) + len(self.errors),
-            "succeeded_requests": ok,
-            "failed_requests": len(self.outputs) + len(self.errors) - ok,
-            "started_at": self.created_at,
-            "completed_at": self.completed_at,
-        }
-        if inline:
-            out["outputs"] = self.outputs + self.errors
-        return out
 
 
 class MistralEmulator:
@@ -167,13 +95,13 @@ class MistralEmulator:
                 )
             else:
                 result = self.chat.state.respond(
-                    {**body, "tool_choice": _openai_choice(body)}, custom_id
+                    {**body, "tool_choice": openai_choice(body)}, custom_id
                 )
             if isinstance(result, str):
                 continue  # never ran (expired / cancelled): no line, as Mistral
             status, payload = result
             if status == 200:
-                _mistral_ids(payload)
+                mistral_shape(payload)
                 job.usage["prompt"] += payload["usage"]["prompt_tokens"]
                 job.usage["completion"] += payload["usage"]["completion_tokens"]
                 line |= {"response": {"status_code": 200, "body": payload}, "error": None}
@@ -202,26 +130,9 @@ class MistralEmulator:
             title="Mistral batch emulator", openapi_url=None, docs_url=None, redoc_url=None
         )
 
-        @app.middleware("http")
-        async def _gate(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            if not request.url.path.startswith("/v1/"):
-                return await call_next(request)
-            scheme, _, key = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not key.strip():
-                return _error(401, "Unauthorized")
-            if self.faults.delay_s > 0:
-                await asyncio.sleep(self.faults.delay_s)
-            fault = self.faults.take_http_fault(request.method, request.url.path)
-            if fault is not None:
-                headers = (
-                    {"retry-after": f"{fault.retry_after:g}"}
-                    if fault.retry_after is not None
-                    else None
-                )
-                return _error(fault.status, fault.message, headers)
-            return await call_next(request)
+        add_bearer_gate(
+            app, lambda: self.faults, prefix="/v1/", unauthorized="Unauthorized", error=_error
+        )
 
         @app.post("/v1/files")
         async def upload(request: Request) -> JSONResponse:
@@ -328,20 +239,6 @@ class MistralEmulator:
                 return JSONResponse(job.to_dict())
 
         return app
-
-
-def _openai_choice(body: dict[str, Any]) -> Any:
-    choice = body.get("tool_choice")
-    return "required" if choice == "any" else choice
-
-
-def _mistral_ids(payload: dict[str, Any]) -> None:
-    """Mistral's own shape: 9-character call ids, usage without OpenAI's details."""
-    usage = payload["usage"]
-    payload["usage"] = {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
-    for choice in payload.get("choices") or ():
-        for call in (choice.get("message") or {}).get("tool_calls") or ():
-            call["id"] = "".join(secrets.choice(_ALNUM) for _ in range(9))
 
 
 def main(port: int = 8092, script_path: str | None = None, host: str = "127.0.0.1") -> None:
