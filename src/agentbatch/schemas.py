@@ -6,9 +6,9 @@ size cap (``agentbatch.input_limits``; the table in docs/security.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentbatch.domain.agents import DEFAULT_BLOCK_LIMIT, split_handle
 from agentbatch.input_limits import (
@@ -189,8 +189,67 @@ class JobRequest(_Strict):
     messages: Messages
 
 
+AgentId = Annotated[str, Field(min_length=1, max_length=ID_CHARS)]
+
+
+class AgentSelector(_Strict):
+    """Which agents a job or schedule addresses; every condition given must hold."""
+
+    ids: list[AgentId] | None = Field(
+        default=None, max_length=MAX_JOB_REQUESTS, description="only these agents"
+    )
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=32, description="agents carrying every one of these tags"
+    )
+    any_tags: list[Tag] = Field(
+        default_factory=list, max_length=32, description="agents carrying at least one of these"
+    )
+    model: str | None = Field(
+        default=None, max_length=MODEL_HANDLE_CHARS, description="agents of this model handle"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> AgentSelector:
+        if self.ids is None and not self.tags and not self.any_tags and self.model is None:
+            raise ValueError("a selector needs ids, tags, any_tags or model")
+        return self
+
+
+class SelectorCreate(_Strict):
+    name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_.\-]+$")
+    agents: AgentSelector
+
+
 class JobCreate(_Strict):
-    requests: list[JobRequest] = Field(max_length=MAX_JOB_REQUESTS)
+    requests: list[JobRequest] | None = Field(
+        default=None,
+        max_length=MAX_JOB_REQUESTS,
+        description="one request per agent; or address agents with `agents` / `selector`",
+    )
+    agents: AgentSelector | None = Field(
+        default=None, description="the agents to run (ids, tags, model), with `messages`"
+    )
+    selector: str | None = Field(
+        default=None, max_length=NAME_CHARS, description="a saved selector's name"
+    )
+    messages: Messages | None = Field(
+        default=None,
+        description="messages for every selected agent; may use {{agent.name}}, "
+        "{{agent.id}}, {{agent.model}}, {{agent.tags}}, {{agent.metadata.KEY}}",
+    )
+    skip_busy: bool | None = Field(
+        default=None,
+        description="leave out agents still busy in another job (default: yes for "
+        "selectors; a request list is refused with 409 instead)",
+    )
+    deadline: str | None = Field(
+        default=None,
+        max_length=64,
+        description="finish by this time (ISO 8601 with offset) or within a duration (6h)",
+    )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, le=1e9, description="stop sending before the job costs more"
+    )
     max_steps: int = Field(default=10, ge=1, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     callback_url: str | None = Field(default=None, max_length=URL_CHARS)
@@ -198,3 +257,47 @@ class JobCreate(_Strict):
     options: Options = Field(
         default_factory=dict, description="provider options for every request (e.g. script)"
     )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> JobCreate:
+        by_selector = self.agents is not None or self.selector is not None
+        if self.requests is None and not by_selector:
+            raise ValueError("give `requests`, or `agents` / `selector` with `messages`")
+        if self.requests is not None and (by_selector or self.messages is not None):
+            raise ValueError(
+                "`requests` cannot be combined with `agents`, `selector` or `messages`"
+            )
+        if by_selector and self.messages is None:
+            raise ValueError("`messages` is required with `agents` / `selector`")
+        return self
+
+
+class ScheduleCreate(_Strict):
+    name: str | None = Field(default=None, max_length=NAME_CHARS)
+    cron: str = Field(min_length=1, max_length=200, description="5-field cron expression")
+    timezone: str = Field(default="UTC", max_length=64, description="IANA zone of the cron")
+    agents: AgentSelector | None = None
+    selector: str | None = Field(default=None, max_length=NAME_CHARS)
+    messages: Messages = Field(description="as a job's `messages`, templated per agent")
+    max_steps: int = Field(default=10, ge=1, le=1000)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    deadline: str | None = Field(
+        default=None, max_length=64, description="a duration after each fire (6h)"
+    )
+    max_cost_usd: float | None = Field(default=None, gt=0, le=1e9)
+    callback_url: str | None = Field(default=None, max_length=URL_CHARS)
+    metadata: Metadata = Field(default_factory=dict)
+    options: Options = Field(default_factory=dict)
+    missed: Literal["skip", "run_once"] = Field(
+        default="run_once",
+        description="fires missed while no worker ran: skip them, or run one job for them",
+    )
+    grace_s: float = Field(
+        default=300.0, ge=1, le=7 * 86400, description="a fire this late still counts as on time"
+    )
+
+    @model_validator(mode="after")
+    def _target(self) -> ScheduleCreate:
+        if (self.agents is None) == (self.selector is None):
+            raise ValueError("give exactly one of `agents` and `selector`")
+        return self

@@ -129,14 +129,50 @@ class JobSummary(BaseModel):
     callback_url: str | None
     callback: CallbackState | None
     error: str | None
+    skipped_agents: int = Field(0, description="agents a selector matched but left out (busy)")
+    schedule_id: str | None = Field(None, description="the schedule whose fire created it")
+    deadline: str | None = Field(None, description="finish by this time (ISO 8601)")
+    max_cost_usd: float | None = Field(None, description="stop sending before passing this")
     created_at: str | None
     started_at: str | None
     finished_at: str | None
 
 
+class RouteUsage(Usage):
+    usd: float
+    requests: int = Field(0, description="requests sent this way (any outcome)")
+
+
+class Routes(BaseModel):
+    """Tokens and cost of the steps sent through the provider's batch API and through its
+    live API (a deadline's late steps)."""
+
+    batch: RouteUsage
+    live: RouteUsage
+
+
+class CacheUse(BaseModel):
+    read_tokens: int
+    write_tokens: int
+    hit_ratio: float | None = Field(
+        description="cache-read share of all input tokens (null before any)"
+    )
+
+
+class BudgetState(BaseModel):
+    max_cost_usd: float
+    spent_usd: float = Field(description="cost of the applied steps")
+    committed_usd: float = Field(description="expected cost of requests still in flight")
+    in_flight: int
+    exhausted_runs: int = Field(description="runs stopped with `budget_exhausted`")
+
+
 class Job(JobSummary):
     usage: JobUsage
     cost: Cost
+    cache: CacheUse
+    routes: Routes
+    budget: BudgetState | None = None
     provider_batches: dict[str, int] = Field(description="provider batches by status")
     context: JobContext | None = None
 
@@ -198,3 +234,74 @@ class RunResult(BaseModel):
     cache_write_tokens: int
     cost_usd: float
     finished_at: str | None
+
+
+class Selector(BaseModel):
+    id: str
+    name: str
+    agents: dict[str, Any] = Field(description="the conditions: ids, tags, any_tags, model")
+    matching_agents: int | None = Field(None, description="agents matching now (on read)")
+    created_at: str | None
+
+
+class Fire(BaseModel):
+    fire_at: str | None
+    job_id: str | None = Field(description="null: no job (all agents busy, none matched, missed)")
+    job_status: str | None
+    selected: int = Field(description="agents the selector matched")
+    skipped_busy: int = Field(description="of them, still busy from an earlier job")
+    missed: int = Field(description="fire times that passed without a job (missed-fire policy)")
+    error: str | None
+
+
+class Schedule(BaseModel):
+    id: str
+    name: str
+    cron: str
+    timezone: str
+    status: str = Field(description="active or paused")
+    agents: dict[str, Any] | None
+    selector: str | None
+    messages: Any
+    max_steps: int | None
+    deadline_s: float | None
+    max_cost_usd: float | None
+    missed: str = Field(description="missed-fire policy: skip or run_once")
+    grace_s: float
+    next_fire_at: str | None
+    last_fire_at: str | None
+    fires: int
+    skipped_busy_total: int
+    missed_total: int
+    created_at: str | None
+    next_fire_times: list[str] = Field(default_factory=list)
+    last_fires: list[Fire] = Field(default_factory=list)
+
+
+class ModelEstimate(BaseModel):
+    requests: int
+    input_tokens: int
+    expected_output_tokens: int
+    max_output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    input_usd: float | None = None
+    cached_input_usd: float | None = None
+    expected_usd: float | None = None
+    max_usd: float | None = None
+
+
+class JobEstimate(BaseModel):
+    """The first step of a job before anything is sent (batch price, no cache savings)."""
+
+    requests: int
+    input_tokens: int
+    input_usd: float = Field(description="input at the batch price, before prompt caching")
+    cached_input_usd: float = Field(description="input with the expected cache reads/writes")
+    expected_usd: float = Field(description="cached input plus the expected output")
+    max_usd: float = Field(description="input plus every request's max_tokens of output")
+    by_model: dict[str, ModelEstimate]
+    unpriced_models: list[str]
+    busy_agents: int = Field(description="selected agents still in an unfinished job")
+    unknown_agents: list[str]
+    note: str

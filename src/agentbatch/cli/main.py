@@ -16,6 +16,8 @@ from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
 from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
 from agentbatch.cli.results_cmd import register as register_results
+from agentbatch.cli.schedules_cmd import schedules_group
+from agentbatch.cli.selectors_cmd import selectors_group
 from agentbatch.cli.serve_cmd import keys_group, serve, ui
 from agentbatch.cli.tools_cmd import tools_group
 from agentbatch.config import tune_gc
@@ -38,6 +40,8 @@ cli.add_command(agents_group)
 cli.add_command(blocks_group)
 cli.add_command(batches_group)
 cli.add_command(tools_group)
+cli.add_command(schedules_group)
+cli.add_command(selectors_group)
 cli.add_command(serve)
 cli.add_command(ui)
 cli.add_command(keys_group)
@@ -174,6 +178,26 @@ def demo(
         ]
     ),
 )
+@click.option(
+    "--script",
+    "script_kind",
+    default="memory",
+    show_default=True,
+    type=click.Choice(["memory", "search"]),
+    help="Steps edit memory (core_memory_append) or search history (conversation_search).",
+)
+@click.option(
+    "--cache-conversation",
+    default=None,
+    type=click.Choice(["auto", "1h", "5m", "off"]),
+    help="Anthropic conversation caching (job option; default: the provider's, auto).",
+)
+@click.option(
+    "--batch-gap",
+    default=0.0,
+    show_default=True,
+    help="Seconds of emulated time between a run's steps (anthropic-emulator: cache ttl).",
+)
 @click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
 @click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
 @click.option(
@@ -204,6 +228,9 @@ def bench(
     dashboard: bool,
     steps: int,
     provider: str,
+    script_kind: str,
+    cache_conversation: str | None,
+    batch_gap: float,
     custom_tool: bool,
     calls: int,
     sandbox: str | None,
@@ -241,7 +268,14 @@ def bench(
     if n_agents < 1 or steps < 1:
         raise click.BadParameter("--agents and --steps must be at least 1")
     config = BenchConfig(
-        agents=n_agents, steps=steps, database_url=database_url, provider=provider, trace=trace
+        agents=n_agents,
+        steps=steps,
+        database_url=database_url,
+        provider=provider,
+        trace=trace,
+        script=script_kind,
+        cache_conversation=cache_conversation,
+        batch_gap_s=batch_gap,
     )
     result = run(run_bench(config))
     if as_json:
