@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from agentbatch.app import AgentBatch
+from agentbatch.bench_cost import cost_report, emulator_billed
 from agentbatch.config import RuntimeSettings
 from agentbatch.ids import new_id, utcnow
-from agentbatch.pricing import PriceTable
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.store.tables import agent_blocks, agents, blocks
 
@@ -190,7 +190,7 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
         ctx.observe.shutdown()  # every span exported (counted in the time)
         total_s = time.perf_counter() - t0
         summary = await ab.jobs.get_job(None, job["id"])
-        billed = _emulator_billed(emulator, model)
+        billed = emulator_billed(emulator, model)
     finally:
         await ab.close()
         if emulator is not None:
@@ -233,40 +233,6 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
         "batch_gap_s": cfg.batch_gap_s,
         "cost": {**cost_report(summary, agent_steps, model), "emulator_billed_usd": billed},
     }
-
-
-def cost_report(job: dict[str, Any], agent_steps: int, model: str) -> dict[str, Any]:
-    """What the job was billed per agent-step, against the live price of the same tokens
-    without prompt caching (what a live agent loop that does not cache pays)."""
-    cost, usage = job["cost"], job["usage"]
-    price = PriceTable.load().price_of(model)
-    uncached_live = 0.0
-    if price is not None:
-        tokens_in = usage["input_tokens"] + usage["cache_read_tokens"] + usage["cache_write_tokens"]
-        uncached_live = (tokens_in * price.input + usage["output_tokens"] * price.output) / 1e6
-
-    def per(usd: float) -> float | None:
-        return round(usd / agent_steps, 8) if agent_steps else None
-
-    return {
-        "usd": cost["usd"],
-        "usd_per_agent_step": per(cost["usd"]),
-        "live_usd_per_agent_step": per(uncached_live),
-        "fraction_of_live": round(cost["usd"] / uncached_live, 4) if uncached_live else None,
-        "cache_hit_ratio": job["cache"]["hit_ratio"],
-        "input_tokens": usage["input_tokens"],
-        "cache_read_tokens": usage["cache_read_tokens"],
-        "cache_write_tokens": usage["cache_write_tokens"],
-        "unpriced_models": cost["unpriced_models"],
-    }
-
-
-def _emulator_billed(server: Any, model: str) -> float | None:
-    if server is None:
-        return None
-    from agentbatch.bench_emulated import anthropic_billed_usd
-
-    return anthropic_billed_usd(server, model)
 
 
 def _options(cfg: BenchConfig) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -14,6 +15,7 @@ from agentbatch.cli.agent_edit_cmd import register as register_agent_edits
 from agentbatch.cli.agent_files_cmd import export_agents, import_agents
 from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
+from agentbatch.cli.bench_options import cost_options
 from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
 from agentbatch.cli.results_cmd import register as register_results
 from agentbatch.cli.schedules_cmd import schedules_group
@@ -178,26 +180,7 @@ def demo(
         ]
     ),
 )
-@click.option(
-    "--script",
-    "script_kind",
-    default="memory",
-    show_default=True,
-    type=click.Choice(["memory", "search"]),
-    help="Steps edit memory (core_memory_append) or search history (conversation_search).",
-)
-@click.option(
-    "--cache-conversation",
-    default=None,
-    type=click.Choice(["auto", "1h", "5m", "off"]),
-    help="Anthropic conversation caching (job option; default: the provider's, auto).",
-)
-@click.option(
-    "--batch-gap",
-    default=0.0,
-    show_default=True,
-    help="Seconds of emulated time between a run's steps (anthropic-emulator: cache ttl).",
-)
+@cost_options
 @click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
 @click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
 @click.option(
@@ -228,9 +211,6 @@ def bench(
     dashboard: bool,
     steps: int,
     provider: str,
-    script_kind: str,
-    cache_conversation: str | None,
-    batch_gap: float,
     custom_tool: bool,
     calls: int,
     sandbox: str | None,
@@ -238,6 +218,7 @@ def bench(
     n_passages: int,
     database_url: str | None,
     as_json: bool,
+    **cost: Any,
 ) -> None:
     """Measure throughput: N agents, one job of K steps (scripted provider, instant batches)."""
     from agentbatch.bench_report import print_bench, print_sandbox_bench
@@ -273,9 +254,7 @@ def bench(
         database_url=database_url,
         provider=provider,
         trace=trace,
-        script=script_kind,
-        cache_conversation=cache_conversation,
-        batch_gap_s=batch_gap,
+        **cost,
     )
     result = run(run_bench(config))
     if as_json:

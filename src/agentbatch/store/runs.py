@@ -2,9 +2,9 @@
 
 Transitions: ``claim`` (queued → leased, the fence grows), ``record`` (queued under this
 claim → waiting_model, in the submission transaction), ``fail_claimed`` / ``release``
-(a claim given up), the apply pass's ``write_ops`` (advance, complete, retry, fail; checked
-against the run's head in the same transaction), ``cancel_for_job``, and for deadlines
-``claim_waiting_model`` + ``supersede_statement`` (a step waiting on a batch sent again live). Each names the
+(a claim given up), the apply pass's ``write_ops`` (checked against the run's head in the
+same transaction), ``cancel_for_job``, and ``claim_waiting_model`` + ``supersede_statement``
+(a step waiting on a late batch sent again live). Each names the
 state it expects; rows that moved on are skipped and reported.
 """
 

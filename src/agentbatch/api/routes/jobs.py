@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 
 from agentbatch.api.deps import Batch, Org
 from agentbatch.api.errors import ERROR_RESPONSES
-from agentbatch.api.models import Job, JobEstimate, JobSummary, Message, Page, Run
+from agentbatch.api.models import Job, JobSummary, Message, Page, Run
 from agentbatch.api.routes import LIMIT_DESCRIPTION, page
+from agentbatch.api.schedule_models import JobEstimate
 from agentbatch.domain.statuses import JobStatus, RunStatus
 from agentbatch.errors import InvalidInput
 from agentbatch.schemas import JobCreate

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Path, Query, Response
 
 from agentbatch.api.deps import Batch, Org
 from agentbatch.api.errors import ERROR_RESPONSES
-from agentbatch.api.models import Page, Schedule, Selector
+from agentbatch.api.models import Page
 from agentbatch.api.routes import LIMIT_DESCRIPTION, page
+from agentbatch.api.schedule_models import Schedule, Selector
 from agentbatch.schemas import ScheduleCreate, SelectorCreate
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
