@@ -86,8 +86,8 @@ async def _truncate(url: str) -> None:
         await conn.execute(
             text(
                 "TRUNCATE batch_items, provider_batches, runs, batch_jobs, messages, passages, block_history, "
-                "agent_blocks, "
-                "blocks, agents, tools, api_keys, organizations CASCADE"
+                "agent_blocks, blocks, agents, tools, api_keys, organizations, schedule_fires, "
+                "schedules, agent_selectors CASCADE"
             )
         )
     await db.dispose()

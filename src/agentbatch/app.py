@@ -26,9 +26,12 @@ from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.agent_files import AgentFileService
 from agentbatch.services.agent_updates import AgentEditService
 from agentbatch.services.agents import AgentService
+from agentbatch.services.estimates import EstimateService
 from agentbatch.services.jobs import JobService
 from agentbatch.services.preflight import preflight
 from agentbatch.services.results import ResultService
+from agentbatch.services.schedules import ScheduleService
+from agentbatch.services.selectors import SelectorService
 from agentbatch.services.tools import ToolService
 from agentbatch.store import migrate
 from agentbatch.store.db import Database
@@ -108,6 +111,14 @@ class AgentBatch:
             callback_policy=self.security.callback_policy(),
         )
         self.results = ResultService(db, self.jobs.prices)
+        self.estimates = EstimateService(db, self.runtime, self.jobs.prices)
+        self.selectors = SelectorService(db, clock)
+        self.schedules = ScheduleService(
+            db,
+            max_attempts=self.settings.max_attempts,
+            clock=clock,
+            callback_policy=self.security.callback_policy(),
+        )
 
     def require_isolation(self) -> None:
         """Serve several organisations: custom tools need bubblewrap (or the operator's

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agentbatch.app import AgentBatch
+from agentbatch.bench_cost import cost_report, emulator_billed
 from agentbatch.config import RuntimeSettings
 from agentbatch.ids import new_id, utcnow
 from agentbatch.providers.registry import ProviderRegistry
@@ -23,8 +24,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def bench_script(steps: int) -> list[dict[str, Any]]:
-    script: list[dict[str, Any]] = [
+SCRIPTS = ("memory", "search")
+
+
+def bench_script(steps: int, kind: str = "memory") -> list[dict[str, Any]]:
+    """K-1 steps of ``core_memory_append`` (``memory``) or ``conversation_search``
+    (``search``: a tool that leaves memory as it is) with a heartbeat, then send_message."""
+    if kind == "search":
+        script = [
+            {
+                "tool": "conversation_search",
+                "args": {"query": f"what was said in step {i}"},
+                "heartbeat": True,
+            }
+            for i in range(steps - 1)
+        ]
+        script.append(
+            {"tool": "send_message", "args": {"message": "All noted."}, "heartbeat": False}
+        )
+        return script
+    script = [
         {
             "tool": "core_memory_append",
             "args": {"label": "human", "content": f"note {i}: {{input}}"},
@@ -45,9 +64,14 @@ class BenchConfig:
     chunk_size: int = 2000
     max_batch_requests: int = 10_000
     trace: bool = False  # spans encoded as OTLP protobuf (then dropped): tracing's cost
+    script: str = "memory"  # memory | search (see bench_script)
+    cache_conversation: str | None = None  # the job option (Anthropic): auto, 1h, 5m, off
+    batch_gap_s: float = 0.0  # emulated time between a run's steps (prompt-cache ttl)
 
 
-async def _create_agents(ab: AgentBatch, n: int, model: str) -> list[str]:
+async def _create_agents(
+    ab: AgentBatch, n: int, model: str, tools: list[str] | None = None
+) -> list[str]:
     now = utcnow()
     shared_id = new_id("block")
     async with ab.db.write() as conn:
@@ -79,7 +103,7 @@ async def _create_agents(ab: AgentBatch, n: int, model: str) -> list[str]:
                     "system": "You are a note-taking agent. Record what you learn, then reply.",
                     "model": model,
                     "model_settings": {},
-                    "tool_names": ["send_message", "core_memory_append"],
+                    "tool_names": tools or ["send_message", "core_memory_append"],
                     "tool_rules": [],
                     "message_buffer_autoclear": False,
                     "metadata": {},
@@ -126,21 +150,25 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
         chunk_size=cfg.chunk_size,
         max_batch_requests=cfg.max_batch_requests,
     )
-    registry, model, emulator = _provider_setup(cfg.provider, cfg.steps)
+    registry, model, emulator = _provider_setup(cfg)
     ab = await AgentBatch.open(url, settings=settings, registry=registry, upgrade=True)
     try:
         if not ab.db.is_sqlite:
             await _reset_postgres(ab)
         t0 = time.perf_counter()
-        agent_ids = await _create_agents(ab, cfg.agents, model)
+        tools = ["send_message", "conversation_search"] if cfg.script == "search" else None
+        agent_ids = await _create_agents(ab, cfg.agents, model, tools)
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         job = await ab.jobs.create_job(
             ab.org_id,
             {
-                "requests": [{"agent_id": a, "messages": "I like green tea."} for a in agent_ids],
+                # each agent's own first message: no two conversations share a cached prefix
+                "requests": [
+                    {"agent_id": a, "messages": f"I am {a}. I like green tea."} for a in agent_ids
+                ],
                 "max_steps": cfg.steps,
-                "options": {"script": bench_script(cfg.steps)},
+                "options": _options(cfg),
             },
         )
         create_s = time.perf_counter() - t0
@@ -162,6 +190,7 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
         ctx.observe.shutdown()  # every span exported (counted in the time)
         total_s = time.perf_counter() - t0
         summary = await ab.jobs.get_job(None, job["id"])
+        billed = emulator_billed(emulator, model)
     finally:
         await ab.close()
         if emulator is not None:
@@ -199,16 +228,29 @@ async def run_bench(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
         "spans": exporter.spans if exporter is not None else None,
         "otlp_bytes": exporter.bytes if exporter is not None else None,
         "phases": phases,
+        "script": cfg.script,
+        "cache_conversation": cfg.cache_conversation,
+        "batch_gap_s": cfg.batch_gap_s,
+        "cost": {**cost_report(summary, agent_steps, model), "emulator_billed_usd": billed},
     }
 
 
-def _provider_setup(name: str, steps: int) -> tuple[ProviderRegistry, str, Any]:
+def _options(cfg: BenchConfig) -> dict[str, Any]:
+    options: dict[str, Any] = {"script": bench_script(cfg.steps, cfg.script)}
+    if cfg.cache_conversation is not None:
+        options["cache_conversation"] = cfg.cache_conversation
+    return options
+
+
+def _provider_setup(cfg: BenchConfig) -> tuple[ProviderRegistry, str, Any]:
     registry = ProviderRegistry()
-    if name == "scripted":
+    if cfg.provider == "scripted":
         return registry, "scripted/bench", None
     from agentbatch.bench_emulated import emulated_provider
 
-    provider, model, server = emulated_provider(name, steps)
+    provider, model, server = emulated_provider(
+        cfg.provider, cfg.steps, script=cfg.script, batch_gap_s=cfg.batch_gap_s
+    )
     registry.register(provider.name, provider)
     return registry, model, server
 

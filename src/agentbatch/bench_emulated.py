@@ -13,6 +13,7 @@ emulator's: serve ``bench_script(steps)`` as JSON with ``agentbatch emulate anth
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from agentbatch.providers.base import BatchProvider
@@ -41,15 +42,75 @@ class _External:
         return None
 
 
-def _serve(name: str, script: list[dict[str, Any]]) -> Any:
+class SteppingClock:
+    """Emulated time in which step ``k`` of a run is sent ``k * gap_s`` after its first:
+    each step waits one batch turnaround (prompt-cache entries expire on this time)."""
+
+    def __init__(self, gap_s: float) -> None:
+        self.start = self.now = datetime.now(UTC)
+        self.gap = timedelta(seconds=gap_s)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at_step(self, step: int) -> None:
+        self.now = max(self.now, self.start + step * self.gap)
+
+
+def _anthropic(script: list[dict[str, Any]], batch_gap_s: float) -> Any:
+    from agentbatch.testing.anthropic import AnthropicEmulator
+
+    clock = SteppingClock(batch_gap_s)
+    emulator = AnthropicEmulator(script, clock=clock)
+    create = emulator.create_batch
+
+    def create_later(requests: Any) -> Any:
+        if requests:
+            messages = requests[0]["params"].get("messages") or []
+            clock.at_step(sum(1 for m in messages if m.get("role") == "assistant"))
+        return create(requests)
+
+    emulator.create_batch = create_later  # type: ignore[method-assign]
+    server = emulator.serve()
+    server.emulator = emulator  # type: ignore[attr-defined]
+    return server
+
+
+def anthropic_billed_usd(server: Any, model: str) -> float | None:
+    """What the emulated Anthropic bills for every request it answered, at its rates per
+    cache ttl (5-minute writes 1.25x the input price, 1-hour writes 2x, reads 0.1x) and
+    the batch discount; None for other emulators."""
+    emulator = getattr(server, "emulator", None)
+    if emulator is None:
+        return None
+    from agentbatch.pricing import DEFAULT_PRICES
+
+    price = DEFAULT_PRICES[model]
+    total = 0.0
+    with emulator.lock:
+        results = [r for b in emulator.batches.values() for _, r in b.items]
+    for result in results:
+        if result.get("type") != "succeeded":
+            continue
+        usage = result["message"]["usage"]
+        split = usage.get("cache_creation") or {}
+        total += (
+            usage["input_tokens"] * price.input
+            + usage["output_tokens"] * price.output
+            + usage["cache_read_input_tokens"] * price.cache_read
+            + split.get("ephemeral_5m_input_tokens", 0) * price.input * 1.25
+            + split.get("ephemeral_1h_input_tokens", 0) * price.input * 2.0
+        )
+    return round(total / 1e6 * (1 - price.batch_discount), 6)
+
+
+def _serve(name: str, script: list[dict[str, Any]], batch_gap_s: float = 0.0) -> Any:
     """The emulator's server (``.url`` without ``/v1``, ``.stop()``)."""
     external = os.environ.get("AGENTBATCH_BENCH_EMULATOR_URL")
     if external:
         return _External(external.rstrip("/").removesuffix("/v1"))
     if name == "anthropic-emulator":
-        from agentbatch.testing.anthropic import AnthropicEmulator
-
-        return AnthropicEmulator(script).serve()
+        return _anthropic(script, batch_gap_s)
     if name == "google-emulator":
         from agentbatch.testing.google import GoogleEmulator
 
@@ -67,15 +128,18 @@ def _serve(name: str, script: list[dict[str, Any]]) -> Any:
     return OpenAIEmulator(script).serve()
 
 
-def emulated_provider(name: str, steps: int) -> tuple[BatchProvider, str, Stoppable]:
+def emulated_provider(
+    name: str, steps: int, *, script: str = "memory", batch_gap_s: float = 0.0
+) -> tuple[BatchProvider, str, Stoppable]:
     """Start the ``name`` emulator in-process (instant batches, no faults) answering the
     bench's ``steps``-step script; return the adapter pointed at it (``api_key="bench"``),
-    the model handle for the bench's agents, and the server (``.stop()`` ends it)."""
+    the model handle for the bench's agents, and the server (``.stop()`` ends it).
+    ``batch_gap_s``: the Anthropic emulator's clock moves on this much with each batch."""
     from agentbatch.bench import bench_script
 
     if name not in MODELS:
         raise ValueError(f"unknown emulated provider {name!r}; pick one of {sorted(MODELS)}")
-    server = _serve(name, bench_script(steps))
+    server = _serve(name, bench_script(steps, script), batch_gap_s)
     provider: BatchProvider
     if name == "anthropic-emulator":
         from agentbatch.providers.anthropic import AnthropicBatchProvider

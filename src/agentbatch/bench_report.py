@@ -31,6 +31,17 @@ def print_bench(r: dict[str, Any]) -> None:
         f"{r['agent_steps']} agent-steps, {r['ms_per_agent_step']} ms per agent-step, "
         f"peak RSS {r['peak_rss_mb']} MB (setup {r['setup_s']} s, job creation {r['create_job_s']} s)"
     )
+    cost = r.get("cost") or {}
+    if cost.get("usd_per_agent_step") and cost.get("fraction_of_live"):
+        hits = cost.get("cache_hit_ratio")
+        console.print(
+            f"billed ${cost['usd']:.6f}: ${cost['usd_per_agent_step']:.8f} per agent-step, "
+            f"[bold]{cost['fraction_of_live']:.1%}[/bold] of the live price without caching "
+            f"(${cost['live_usd_per_agent_step']:.8f}); prompt cache hit ratio "
+            f"{hits:.1%}"
+            if hits is not None
+            else "no prompt cache reads"
+        )
 
 
 def print_sandbox_bench(r: dict[str, Any]) -> None:

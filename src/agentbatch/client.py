@@ -18,11 +18,11 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
-from urllib.parse import quote
+from typing import Any, TypeVar
 
 import httpx
 
+from agentbatch.client_schedules import ScheduleEndpoints, _p, _params
 from agentbatch.errors import AgentBatchError
 
 R = TypeVar("R")
@@ -50,26 +50,13 @@ def _check(response: httpx.Response) -> Any:
     raise ApiError(response.status_code, code, message, details)
 
 
-def _p(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
 def _headers(api_key: str | None) -> dict[str, str]:
     key = api_key if api_key is not None else os.environ.get("AGENTBATCH_API_KEY")
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-class _Endpoints(Generic[R]):
+class _Endpoints(ScheduleEndpoints[R]):
     """Every endpoint once; ``_call`` is sync or async in the subclasses."""
-
-    def _call(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
-    ) -> R:
-        raise NotImplementedError
 
     def health(self) -> R:
         return self._call("GET", "/v1/health")
@@ -81,8 +68,16 @@ class _Endpoints(Generic[R]):
     def get_agent(self, agent_id: str) -> R:
         return self._call("GET", f"/v1/agents/{_p(agent_id)}")
 
-    def list_agents(self, *, limit: int | None = None, cursor: str | None = None) -> R:
-        return self._call("GET", "/v1/agents", params=_params(limit=limit, cursor=cursor))
+    def list_agents(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        tags: list[str] | None = None,
+    ) -> R:
+        """Agents in id order; with ``tags``, those carrying every one of them."""
+        params = _params(limit=limit, cursor=cursor, tag=tags or None)
+        return self._call("GET", "/v1/agents", params=params)
 
     def delete_agent(self, agent_id: str) -> R:
         return self._call("DELETE", f"/v1/agents/{_p(agent_id)}")
@@ -132,6 +127,10 @@ class _Endpoints(Generic[R]):
     # jobs
     def create_job(self, spec: dict[str, Any]) -> R:
         return self._call("POST", "/v1/jobs", json=spec)
+
+    def estimate_job(self, spec: dict[str, Any]) -> R:
+        """The first step's input tokens and cost; nothing is created or sent."""
+        return self._call("POST", "/v1/jobs/estimate", json=spec)
 
     def get_job(self, job_id: str) -> R:
         return self._call("GET", f"/v1/jobs/{_p(job_id)}")

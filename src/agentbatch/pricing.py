@@ -144,3 +144,73 @@ class PriceTable:
             "cache_savings_usd": round(uncached - total, 6),
             "unpriced_models": sorted(set(unpriced)),
         }
+
+    def price_of(self, handle: str) -> Price | None:
+        return self.prices.get(handle)
+
+    def route_cost(self, run_rows: Iterable[Any], live_rows: Iterable[Any]) -> dict[str, Any]:
+        """``job_cost`` with the live calls priced at the live rate: ``run_rows`` are per
+        model token sums of every applied step, ``live_rows`` those of the steps sent
+        through a live API (and how many requests). Adds ``by_route`` (tokens and USD of
+        the batch part and the live part)."""
+        live = {r.model: r for r in live_rows}
+        routes: dict[str, dict[str, Any]] = {
+            name: dict.fromkeys((*_TOKENS, "usd", "requests"), 0) for name in _ROUTES
+        }
+        total = at_list = uncached = 0.0
+        unpriced: list[str] = []
+        for row in run_rows:
+            run_tokens = _tokens(row)
+            live_tokens = _tokens(live.get(row.model))
+            batch_tokens = {k: max(0, run_tokens[k] - live_tokens[k]) for k in _TOKENS}
+            price = self.prices.get(row.model)
+            if price is None:
+                if sum(run_tokens.values()):
+                    unpriced.append(row.model)
+                for name, tokens in (("batch", batch_tokens), ("live", live_tokens)):
+                    for k in _TOKENS:
+                        routes[name][k] += tokens[k]
+                continue
+            for name, tokens, factor in (
+                ("batch", batch_tokens, 1.0 - price.batch_discount),
+                ("live", live_tokens, 1.0),
+            ):
+                usd = _list_usd(price, tokens) * factor
+                routes[name]["usd"] += usd
+                total += usd
+                at_list += _list_usd(price, tokens)
+                plain = (
+                    (tokens["input_tokens"] + tokens["cache_read_tokens"]) * price.input
+                    + tokens["cache_write_tokens"] * price.input
+                    + tokens["output_tokens"] * price.output
+                ) / 1e6
+                uncached += plain * factor
+                for k in _TOKENS:
+                    routes[name][k] += tokens[k]
+        for route in routes.values():
+            route["usd"] = round(route["usd"], 6)
+        return {
+            "usd": round(total, 6),
+            "live_usd": round(at_list, 6),
+            "batch_savings_usd": round(at_list - total, 6),
+            "cache_savings_usd": round(uncached - total, 6),
+            "unpriced_models": sorted(set(unpriced)),
+            "by_route": routes,
+        }
+
+
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_ROUTES = ("batch", "live")
+
+
+def _tokens(row: Any) -> dict[str, int]:
+    return {k: int(getattr(row, k, 0) or 0) for k in _TOKENS}
+
+
+def _list_usd(price: Price, t: dict[str, int]) -> float:
+    return (
+        t["input_tokens"] * price.input
+        + t["output_tokens"] * price.output
+        + t["cache_read_tokens"] * price.cache_read
+        + t["cache_write_tokens"] * price.cache_write
+    ) / 1e6

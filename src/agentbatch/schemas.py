@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentbatch.domain.agents import DEFAULT_BLOCK_LIMIT, split_handle
 from agentbatch.input_limits import (
@@ -32,6 +32,9 @@ from agentbatch.input_limits import (
     Parameters,
     ToolRules,
 )
+from agentbatch.selection_schemas import AgentSelector as AgentSelector
+from agentbatch.selection_schemas import ScheduleCreate as ScheduleCreate
+from agentbatch.selection_schemas import SelectorCreate as SelectorCreate
 
 MAX_JOB_REQUESTS = 100_000
 
@@ -190,7 +193,35 @@ class JobRequest(_Strict):
 
 
 class JobCreate(_Strict):
-    requests: list[JobRequest] = Field(max_length=MAX_JOB_REQUESTS)
+    requests: list[JobRequest] | None = Field(
+        default=None,
+        max_length=MAX_JOB_REQUESTS,
+        description="one request per agent; or address agents with `agents` / `selector`",
+    )
+    agents: AgentSelector | None = Field(
+        default=None, description="the agents to run (ids, tags, model), with `messages`"
+    )
+    selector: str | None = Field(
+        default=None, max_length=NAME_CHARS, description="a saved selector's name"
+    )
+    messages: Messages | None = Field(
+        default=None,
+        description="messages for every selected agent; may use {{agent.name}}, "
+        "{{agent.id}}, {{agent.model}}, {{agent.tags}}, {{agent.metadata.KEY}}",
+    )
+    skip_busy: bool | None = Field(
+        default=None,
+        description="leave out agents still busy in another job (default: yes for "
+        "selectors; a request list is refused with 409 instead)",
+    )
+    deadline: str | None = Field(
+        default=None,
+        max_length=64,
+        description="finish by this time (ISO 8601 with offset) or within a duration (6h)",
+    )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, le=1e9, description="stop sending before the job costs more"
+    )
     max_steps: int = Field(default=10, ge=1, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     callback_url: str | None = Field(default=None, max_length=URL_CHARS)
@@ -198,3 +229,16 @@ class JobCreate(_Strict):
     options: Options = Field(
         default_factory=dict, description="provider options for every request (e.g. script)"
     )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> JobCreate:
+        by_selector = self.agents is not None or self.selector is not None
+        if self.requests is None and not by_selector:
+            raise ValueError("give `requests`, or `agents` / `selector` with `messages`")
+        if self.requests is not None and (by_selector or self.messages is not None):
+            raise ValueError(
+                "`requests` cannot be combined with `agents`, `selector` or `messages`"
+            )
+        if by_selector and self.messages is None:
+            raise ValueError("`messages` is required with `agents` / `selector`")
+        return self

@@ -35,6 +35,8 @@ def tool(cid: str, content: str = "ok", is_error: bool = False) -> Message:
 
 def request(*messages: Message, **kw: Any) -> ModelRequest:
     kw.setdefault("tools", TOOLS)
+    # the turn structure alone; conversation breakpoints: tests/unit/test_conversation_cache.py
+    kw.setdefault("options", {"cache_conversation": "off"})
     return ModelRequest(model="claude-x", system="You are helpful.", messages=messages, **kw)
 
 

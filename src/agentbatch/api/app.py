@@ -24,7 +24,7 @@ from agentbatch.api.docs import install_docs
 from agentbatch.api.errors import install_error_handlers
 from agentbatch.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from agentbatch.api.models import Health
-from agentbatch.api.routes import agent_edits, agent_files, agents, jobs, results, tools
+from agentbatch.api.routes import agent_edits, agent_files, agents, jobs, results, schedules, tools
 from agentbatch.app import DEFAULT_ORG, AgentBatch
 from agentbatch.config import RuntimeSettings
 from agentbatch.observability import default_observer
@@ -110,7 +110,7 @@ def create_app(config: ApiConfig | None = None, *, batch: AgentBatch | None = No
     install_error_handlers(app)
     install_docs(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
-    for module in (agent_files, agents, agent_edits, tools, jobs, results):
+    for module in (agent_files, agents, agent_edits, tools, jobs, results, schedules):
         app.include_router(module.router)
     letta.install(app)
     app.state.observability = (

@@ -129,14 +129,50 @@ class JobSummary(BaseModel):
     callback_url: str | None
     callback: CallbackState | None
     error: str | None
+    skipped_agents: int = Field(0, description="agents a selector matched but left out (busy)")
+    schedule_id: str | None = Field(None, description="the schedule whose fire created it")
+    deadline: str | None = Field(None, description="finish by this time (ISO 8601)")
+    max_cost_usd: float | None = Field(None, description="stop sending before passing this")
     created_at: str | None
     started_at: str | None
     finished_at: str | None
 
 
+class RouteUsage(Usage):
+    usd: float
+    requests: int = Field(0, description="requests sent this way (any outcome)")
+
+
+class Routes(BaseModel):
+    """Tokens and cost of the steps sent through the provider's batch API and through its
+    live API (a deadline's late steps)."""
+
+    batch: RouteUsage
+    live: RouteUsage
+
+
+class CacheUse(BaseModel):
+    read_tokens: int
+    write_tokens: int
+    hit_ratio: float | None = Field(
+        description="cache-read share of all input tokens (null before any)"
+    )
+
+
+class BudgetState(BaseModel):
+    max_cost_usd: float
+    spent_usd: float = Field(description="cost of the applied steps")
+    committed_usd: float = Field(description="expected cost of requests still in flight")
+    in_flight: int
+    exhausted_runs: int = Field(description="runs stopped with `budget_exhausted`")
+
+
 class Job(JobSummary):
     usage: JobUsage
     cost: Cost
+    cache: CacheUse
+    routes: Routes
+    budget: BudgetState | None = None
     provider_batches: dict[str, int] = Field(description="provider batches by status")
     context: JobContext | None = None
 

@@ -51,6 +51,7 @@ def agents_group() -> None:
 @click.option(
     "--autoclear", is_flag=True, help="message_buffer_autoclear: keep no history in context."
 )
+@click.option("--tag", "tags", multiple=True, help="Tag the agent (repeat); jobs select by tag.")
 @click.option(
     "--file", "file_", type=click.Path(exists=True, dir_okay=False), help="Full agent spec as JSON."
 )
@@ -67,6 +68,7 @@ async def create_agent(
     block_ids: tuple[str, ...],
     rules_file: str | None,
     autoclear: bool,
+    tags: tuple[str, ...],
     file_: str | None,
     as_json: bool,
 ) -> None:
@@ -90,6 +92,8 @@ async def create_agent(
         spec["tool_rules"] = load_json_file(rules_file)
     if autoclear:
         spec["message_buffer_autoclear"] = True
+    if tags:
+        spec["tags"] = list(tags)
     if "name" not in spec:
         raise InvalidInput("an agent needs a --name")
     agent = await app.agents.create_agent(app.org_id, spec)
@@ -105,15 +109,23 @@ async def create_agent(
 @click.option("--after", default=None, help="Cursor: list agents after this id.")
 @click.option("--name", default=None, help="Only agents with this name.")
 @limit_options(100)
+@click.option("--tag", "tags", multiple=True, help="Only agents with this tag (repeat: all).")
 @database_option
 @json_option
 @with_app
 async def list_agents(
-    app: AgentBatch, after: str | None, name: str | None, limit: int, all_: bool, as_json: bool
+    app: AgentBatch,
+    after: str | None,
+    name: str | None,
+    limit: int,
+    all_: bool,
+    tags: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """List agents (whole ids; `show` also takes a unique id prefix or a name)."""
+    """List agents (whole ids; `show` also takes a unique id prefix or a name; with --tag,
+    those carrying every tag given)."""
     rows, more = await app.agents.page_agents(
-        app.org_id, after=after, limit=limit, all_=all_, name=name
+        app.org_id, after=after, limit=limit, all_=all_, name=name, tags=list(tags)
     )
     if as_json:
         print_json(rows)

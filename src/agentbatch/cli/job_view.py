@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import console, err_console
+from agentbatch.cli.job_report import print_routes_and_budget, print_selection
 from agentbatch.domain.statuses import JOB_TERMINAL
 from agentbatch.services.context_budget import job_budget_line
 
@@ -100,6 +101,7 @@ def print_job(job: dict[str, Any]) -> None:
         f"({job['request_count']} requests, max_steps {job['max_steps']})"
     )
     console.print("runs: " + ", ".join(f"{k} {v}" for k, v in job["runs"].items() if v))
+    print_selection(job)
     outcomes = job.get("outcomes") or {}
     if outcomes:
         console.print("stop reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
@@ -130,6 +132,7 @@ def print_job(job: dict[str, Any]) -> None:
                 else ""
             )
         )
+    print_routes_and_budget(job)
     if job.get("provider_batches"):
         console.print(
             "provider batches: " + ", ".join(f"{k} {v}" for k, v in job["provider_batches"].items())

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -14,8 +15,11 @@ from agentbatch.cli.agent_edit_cmd import register as register_agent_edits
 from agentbatch.cli.agent_files_cmd import export_agents, import_agents
 from agentbatch.cli.agents_cmd import agents_group, blocks_group
 from agentbatch.cli.batches_cmd import batches_group
+from agentbatch.cli.bench_options import cost_options
 from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
 from agentbatch.cli.results_cmd import register as register_results
+from agentbatch.cli.schedules_cmd import schedules_group
+from agentbatch.cli.selectors_cmd import selectors_group
 from agentbatch.cli.serve_cmd import keys_group, serve, ui
 from agentbatch.cli.tools_cmd import tools_group
 from agentbatch.config import tune_gc
@@ -38,6 +42,8 @@ cli.add_command(agents_group)
 cli.add_command(blocks_group)
 cli.add_command(batches_group)
 cli.add_command(tools_group)
+cli.add_command(schedules_group)
+cli.add_command(selectors_group)
 cli.add_command(serve)
 cli.add_command(ui)
 cli.add_command(keys_group)
@@ -174,6 +180,7 @@ def demo(
         ]
     ),
 )
+@cost_options
 @click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
 @click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
 @click.option(
@@ -211,6 +218,7 @@ def bench(
     n_passages: int,
     database_url: str | None,
     as_json: bool,
+    **cost: Any,
 ) -> None:
     """Measure throughput: N agents, one job of K steps (scripted provider, instant batches)."""
     from agentbatch.bench_report import print_bench, print_sandbox_bench
@@ -241,7 +249,12 @@ def bench(
     if n_agents < 1 or steps < 1:
         raise click.BadParameter("--agents and --steps must be at least 1")
     config = BenchConfig(
-        agents=n_agents, steps=steps, database_url=database_url, provider=provider, trace=trace
+        agents=n_agents,
+        steps=steps,
+        database_url=database_url,
+        provider=provider,
+        trace=trace,
+        **cost,
     )
     result = run(run_bench(config))
     if as_json:

@@ -18,15 +18,26 @@ from agentbatch.cli.common import (
     print_json,
     with_app,
 )
+from agentbatch.cli.job_report import print_estimate
 from agentbatch.cli.job_view import exit_for, print_job, wait_for_job
+from agentbatch.cli.submit_selection import (
+    check_no_selection,
+    job_limits,
+    limit_options,
+    selection_options,
+    selection_spec,
+)
 from agentbatch.errors import InvalidInput
 from agentbatch.interop.openai_batch import looks_like_openai_batch
 from agentbatch.services.openai_input import plan_openai_job
 from agentbatch.services.preflight import preflight
 
 
-def _requests_from(data: Any) -> tuple[list[Any], dict[str, Any]]:
-    """A file holds a list of {agent_id, messages}, JSONL of them, or a full job object."""
+def _requests_from(data: Any) -> tuple[list[Any] | None, dict[str, Any]]:
+    """A file holds a list of {agent_id, messages}, JSONL of them, or a full job object
+    (with ``requests``, or with ``agents`` / ``selector`` and ``messages``: no list)."""
+    if isinstance(data, dict) and ("agents" in data or "selector" in data):
+        return None, dict(data)
     if isinstance(data, dict) and "requests" in data:
         extra = {k: v for k, v in data.items() if k != "requests"}
         return list(data["requests"]), extra
@@ -38,7 +49,8 @@ def _requests_from(data: Any) -> tuple[list[Any], dict[str, Any]]:
 
 
 @click.command("submit")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@selection_options
 @click.option("--max-steps", default=None, type=int, help="Model calls per agent (default 10).")
 @click.option(
     "--script",
@@ -65,6 +77,7 @@ def _requests_from(data: Any) -> tuple[list[Any], dict[str, Any]]:
     is_flag=True,
     help="Skip the reachability check of the providers (their configuration is still checked).",
 )
+@limit_options
 @click.option(
     "--wait", "wait_", is_flag=True, help="Run a worker here and wait for the job to end."
 )
@@ -73,7 +86,7 @@ def _requests_from(data: Any) -> tuple[list[Any], dict[str, Any]]:
 @with_app
 async def submit(
     app: AgentBatch,
-    file: str,
+    file: str | None,
     max_steps: int | None,
     script_file: str | None,
     callback_url: str | None,
@@ -82,13 +95,38 @@ async def submit(
     no_preflight: bool,
     wait_: bool,
     as_json: bool,
+    **selection: Any,
 ) -> None:
     """Submit a job from FILE: JSON or JSONL of {agent_id, messages}, a job object, or an
     OpenAI Batch API input file ({custom_id, method, url, body}; custom_id = agent id or name).
 
+    Without FILE, a job for the agents a selection picks (--tag, --any-tag, --agent,
+    --selector), each sent --message ({{agent.name}}, {{agent.metadata.KEY}}, ...):
+
+    agentbatch batches submit --tag sleeptime --message "Consolidate, {{agent.name}}."
+
+    --estimate prints the first step's input tokens and cost and sends nothing.
     With --wait: exits 0 when the job completed, 3 when it failed, 4 when cancelled."""
+    if file is None:
+        await _run(
+            app,
+            selection_spec(selection),
+            {},
+            max_steps,
+            script_file,
+            callback_url,
+            wait_,
+            as_json,
+            selection,
+        )
+        return
+    check_no_selection(selection)
     data = load_json_file(file)
     if looks_like_openai_batch(data):
+        if selection.get("estimate"):
+            raise InvalidInput(
+                "--estimate takes a request file or a selection, not an OpenAI batch file"
+            )
         template = _template(template_file, template_model)
         rows = data if isinstance(data, list) else [data]
         plan = await plan_openai_job(app.db, app.org_id, rows, template)
@@ -103,16 +141,40 @@ async def submit(
         if template_file or template_model:
             raise InvalidInput("--template and --model apply to OpenAI batch input files only")
         requests, extra = _requests_from(data)
-        requests = await agents_by_name(app, requests)
-        job_spec = {"requests": requests, **extra}
-        await preflight(app.registry, await request_models(app, requests), probe=not no_preflight)
+        job_spec = dict(extra)
+        if requests is not None:
+            requests = await agents_by_name(app, requests)
+            job_spec["requests"] = requests
+            models = await request_models(app, requests)
+            await preflight(app.registry, models, probe=not no_preflight)
         created = {}
+    await _run(
+        app, job_spec, created, max_steps, script_file, callback_url, wait_, as_json, selection
+    )
+
+
+async def _run(
+    app: AgentBatch,
+    job_spec: dict[str, Any],
+    created: dict[str, str],
+    max_steps: int | None,
+    script_file: str | None,
+    callback_url: str | None,
+    wait_: bool,
+    as_json: bool,
+    selection: dict[str, Any],
+) -> None:
+    job_spec.update(job_limits(selection))
     if max_steps is not None:
         job_spec["max_steps"] = max_steps
     if script_file:
         job_spec.setdefault("options", {})["script"] = load_json_file(script_file)
     if callback_url:
         job_spec["callback_url"] = callback_url
+    if selection.get("estimate"):
+        result = await app.estimates.estimate_job(app.org_id, job_spec)
+        print_json(result) if as_json else print_estimate(result)
+        return
     try:
         job = await app.jobs.create_job(app.org_id, job_spec)
     except BaseException:
@@ -121,6 +183,8 @@ async def submit(
         raise
     if not as_json:
         made = f", {len(created)} new agent(s)" if created else ""
+        if job.get("skipped_agents"):
+            made += f", {job['skipped_agents']} busy agent(s) left out"
         console.print(
             f"submitted job [bold]{job['id']}[/bold] with {job['request_count']} request(s){made}"
         )

@@ -123,6 +123,27 @@ class OpenAIBatchProvider(ProviderBase):
         body = encode_body(request, cache_key=True)
         return {"custom_id": custom_id, "method": "POST", "url": CHAT_PATH, "body": body}
 
+    async def live(self, entry: dict[str, Any]) -> ItemResult:
+        """Answer one encoded entry now through chat completions (or the Responses API)."""
+        custom_id = str(entry["custom_id"])
+        try:
+            if entry.get("url") == RESPONSES_PATH:
+                answer = await self._client.responses.create(**entry["body"])
+                response = decode_response(answer.model_dump())
+            else:
+                completion = await self._client.chat.completions.create(**entry["body"])
+                response = decode_completion(completion.model_dump())
+        except openai.APIStatusError as exc:
+            error = provider_error(exc, "live request")
+            if error.retryable or isinstance(error, ConfigError):
+                raise error from exc
+            return ItemResult(custom_id, Outcome.ERRORED, error=str(error), retryable=False)
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, "live request") from exc
+        except (ValueError, TypeError, AttributeError) as exc:
+            return ItemResult(custom_id, Outcome.ERRORED, error=f"unreadable answer: {exc}")
+        return ItemResult(custom_id, Outcome.SUCCEEDED, response=response)
+
     async def probe(self) -> None:
         try:
             await self._client.batches.list(limit=1)

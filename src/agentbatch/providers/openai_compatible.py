@@ -116,6 +116,10 @@ class OpenAICompatibleProvider(ProviderBase):
             )
             return ItemResult(custom_id, Outcome.ERRORED, error=f"unusable response: {exc}")
 
+    async def live(self, entry: dict[str, Any]) -> ItemResult:
+        """One call now (the same call a batch makes, outside any batch)."""
+        return await self._call(entry)
+
     def _run(self, handle: str) -> _Run:
         run = self._runs.get(handle)
         if run is None:

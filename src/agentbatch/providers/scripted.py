@@ -63,6 +63,7 @@ class ScriptedProvider(ProviderBase):
         # requests refused as over the model's window (options ``context_window``):
         # (custom id, prompt tokens, max_tokens, window); tests assert it stays empty
         self.refused: list[tuple[str, int, int, int]] = []
+        self.live_calls = 0
 
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
         script = request.options.get("script", DEFAULT_SCRIPT)
@@ -177,6 +178,11 @@ class ScriptedProvider(ProviderBase):
             head = f'{head[:-1]}, "response": {response_json}}}'
         item = ItemResult(custom_id, result.outcome, result.response, result.error, response_json)
         return head, item
+
+    async def live(self, entry: dict[str, Any]) -> ItemResult:
+        """Answer one entry now (the scripted model's live path)."""
+        self.live_calls += 1
+        return self._answer(entry)[1]
 
     def _state_path(self, handle: str) -> Path:
         return self.spool / f"{handle}.state.json"

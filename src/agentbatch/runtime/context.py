@@ -17,6 +17,7 @@ from agentbatch.observability import Observer, default_observer
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.runtime.agent_cache import AgentCache, JobCache, ToolCache
 from agentbatch.runtime.context_cache import ContextCache
+from agentbatch.runtime.limits import Limits
 from agentbatch.runtime.metrics import Metrics
 from agentbatch.runtime.tool_exec import ToolExecutor
 from agentbatch.store.db import Database
@@ -65,6 +66,7 @@ class RuntimeContext:
     jobs: JobCache = field(default_factory=JobCache)
     custom_tools: ToolCache = field(default_factory=ToolCache)
     observe: Observer = field(default_factory=default_observer)  # metrics, traces (observability/)
+    limits: Limits = field(default_factory=Limits)  # deadlines, live calls, budgets
 
     @property
     def memory(self) -> MemorySettings:

@@ -17,14 +17,20 @@ from agentbatch.store.rows import ClaimedRun
 
 
 async def fail_claimed(
-    ctx: RuntimeContext, claimed: Sequence[ClaimedRun], error: str, kind: str
+    ctx: RuntimeContext,
+    claimed: Sequence[ClaimedRun],
+    error: str,
+    kind: str,
+    stop_reason: str = "error",
 ) -> set[str]:
     """Claimed runs fail with ``error`` (only those still queued under this claim)."""
     now = ctx.clock()
     pairs = [(r.id, r.fence) for r in claimed]
 
     async def txn(conn: Any) -> set[str]:
-        return await runs.fail_claimed(conn, ctx.owner, pairs, error=error, kind=kind, now=now)
+        return await runs.fail_claimed(
+            conn, ctx.owner, pairs, error=error, kind=kind, now=now, stop_reason=stop_reason
+        )
 
     moved: set[str] = await ctx.db.transact(txn)
     ctx.observe.runs_failed(kind, len(moved))

@@ -18,9 +18,11 @@ from agentbatch.domain.statuses import JOB_TERMINAL
 from agentbatch.runtime.callbacks import callback_pass
 from agentbatch.runtime.cleanup import cleanup_pass
 from agentbatch.runtime.context import RuntimeContext
+from agentbatch.runtime.deadlines import deadline_pass
 from agentbatch.runtime.finish import finish_pass
 from agentbatch.runtime.poll import poll_pass
 from agentbatch.runtime.recover import recover_pass
+from agentbatch.runtime.schedules import schedule_pass
 from agentbatch.runtime.submit import submit_pass
 from agentbatch.runtime.tool_steps import ToolSteps
 from agentbatch.store import jobs
@@ -52,8 +54,10 @@ class Worker:
 
     async def tick(self) -> int:
         """One round of every pass; returns how much work it found."""
-        work = await self._pass("submit", submit_pass)
+        work = await self._pass("schedules", schedule_pass)
+        work += await self._pass("submit", submit_pass)
         work += await self._pass("poll", poll_pass)
+        work += await self._pass("deadlines", deadline_pass)
         work += await self._pass("tools", lambda _ctx: self.tool_steps.tick())
         work += await self._pass("cleanup", cleanup_pass)
         finished: list[str] = []

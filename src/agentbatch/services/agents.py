@@ -126,10 +126,18 @@ class AgentService(BlockOperations):
         return out
 
     async def list_agents(
-        self, org_id: str, *, limit: int = 100, after: str | None = None
+        self,
+        org_id: str,
+        *,
+        limit: int = 100,
+        after: str | None = None,
+        tags: list[str] | None = None,
     ) -> list[dict[str, Any]]:
+        """Agents in id order; with ``tags``, those carrying every one of them."""
         async with self.db.read() as conn:
-            rows = await repo.list_agent_rows(conn, org_id, limit=limit, after=after)
+            rows = await repo.list_agent_rows(
+                conn, org_id, limit=limit, after=after, tags=tags or ()
+            )
             by_agent: dict[str, list[Any]] = {}
             for agent_id, block in await repo.blocks_for_agents(conn, [r.id for r in rows]):
                 by_agent.setdefault(agent_id, []).append(block)
@@ -143,6 +151,7 @@ class AgentService(BlockOperations):
         limit: int = 100,
         all_: bool = False,
         name: str | None = None,
+        tags: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """Agents in id order: ``limit`` of them (or every one with ``all_``, read a page at
         a time) and how many more there are."""
@@ -150,12 +159,16 @@ class AgentService(BlockOperations):
         while True:
             want = 1000 if all_ else limit - len(out)
             async with self.db.read() as conn:
-                rows = await repo.list_agent_rows(conn, org_id, limit=want, after=after, name=name)
+                rows = await repo.list_agent_rows(
+                    conn, org_id, limit=want, after=after, name=name, tags=tags or ()
+                )
                 by_agent: dict[str, list[Any]] = {}
                 for agent_id, block in await repo.blocks_for_agents(conn, [r.id for r in rows]):
                     by_agent.setdefault(agent_id, []).append(block)
                 more = (
-                    await repo.count_agent_rows(conn, org_id, after=rows[-1].id, name=name)
+                    await repo.count_agent_rows(
+                        conn, org_id, after=rows[-1].id, name=name, tags=tags or ()
+                    )
                     if rows and len(rows) == want and not all_
                     else 0
                 )

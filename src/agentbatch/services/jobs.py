@@ -6,10 +6,12 @@ import logging
 from collections import Counter
 from typing import Any
 
+from agentbatch.domain.durations import parse_deadline
 from agentbatch.domain.messages import parse_input_messages
-from agentbatch.domain.statuses import JobStatus, RunStatus
+from agentbatch.domain.statuses import JobStatus
+from agentbatch.domain.templates import compile_template
 from agentbatch.errors import ConfigError, Conflict, InvalidInput, NotFound, ProviderError
-from agentbatch.ids import Clock, iso, new_id, utcnow
+from agentbatch.ids import Clock, new_id, utcnow
 from agentbatch.net_guard import AddressPolicy, url_problem
 from agentbatch.observability import default_observer
 from agentbatch.pricing import PriceTable
@@ -17,6 +19,15 @@ from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.providers.scripted_model import validate_script
 from agentbatch.schemas import JobCreate
 from agentbatch.services.agents import parse_model
+from agentbatch.services.job_builder import (
+    Built,
+    JobValues,
+    insert_selected,
+    job_row,
+    resolve_criteria,
+    run_row,
+)
+from agentbatch.services.job_views import job_details, job_out, message_out, run_out
 from agentbatch.store import jobs as store_jobs
 from agentbatch.store import jobs_repo as repo
 from agentbatch.store.agents_repo import agent_models
@@ -24,58 +35,6 @@ from agentbatch.store.db import Database
 from agentbatch.store.runs_read import outcome_counts
 
 log = logging.getLogger(__name__)
-
-
-def run_out(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "agent_id": row.agent_id,
-        "model": row.model,
-        "status": row.status,
-        "step": row.step,
-        "attempt": row.attempt,
-        "stop_reason": row.stop_reason,
-        "reply": row.reply,
-        "last_error": row.last_error,
-        "context": {
-            "window": getattr(row, "context_window", None),
-            "peak_tokens": getattr(row, "context_tokens", None),
-            "summary_steps": getattr(row, "summary_steps", 0),
-            "evicted_messages": getattr(row, "evicted_messages", 0),
-            "note": getattr(row, "context_note", None),
-        },
-        "usage": {
-            "input_tokens": row.input_tokens,
-            "output_tokens": row.output_tokens,
-            "cache_read_tokens": row.cache_read_tokens,
-            "cache_write_tokens": row.cache_write_tokens,
-        },
-        "updated_at": iso(row.updated_at),
-        "finished_at": iso(row.finished_at),
-    }
-
-
-def message_out(row: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": row.id,
-        "agent_id": row.agent_id,
-        "job_id": row.job_id,
-        "run_id": row.run_id,
-        "step": row.step,
-        "role": row.role,
-        "kind": row.kind,
-        "content": row.content,
-    }
-    if row.reasoning:
-        out["reasoning"] = row.reasoning
-    if row.tool_calls:
-        out["tool_calls"] = row.tool_calls
-    if row.tool_call_id:
-        out["tool_call_id"] = row.tool_call_id
-        out["name"] = row.name
-        out["is_error"] = bool(row.is_error)
-    out["created_at"] = iso(row.created_at)
-    return out
 
 
 class JobService:
@@ -97,7 +56,13 @@ class JobService:
         self.callback_policy = callback_policy or AddressPolicy()
 
     async def create_job(self, org_id: str, data: JobCreate | dict[str, Any]) -> dict[str, Any]:
+        """A job from a list of requests, or from a selector (ids, tags, model, or a saved
+        selector) with messages templated per agent."""
         spec: JobCreate = parse_model(JobCreate, data)
+        now = self.clock()
+        values = self.job_values(org_id, spec, now)
+        if spec.requests is None:
+            return await self._create_selected(org_id, spec, values, now)
         if not spec.requests:
             raise InvalidInput("requests must not be empty")
         counts = Counter(r.agent_id for r in spec.requests)
@@ -110,6 +75,42 @@ class JobService:
                 pending.append([m.to_dict() for m in parse_input_messages(request.messages)])
             except ValueError as exc:
                 raise InvalidInput(f"requests[{i}] ({request.agent_id}): {exc}") from None
+        agent_ids = [r.agent_id for r in spec.requests]
+        job_id = new_id("job")
+        async with self.db.write() as conn:
+            models = await agent_models(conn, org_id, agent_ids)
+            unknown = [a for a in agent_ids if a not in models]
+            if unknown:
+                more = f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else ""
+                raise InvalidInput(f"unknown agent id(s): {', '.join(unknown[:10])}{more}")
+            busy = await repo.busy_agents(conn, agent_ids)
+            if busy and spec.skip_busy:
+                agent_ids = [a for a in agent_ids if a not in busy]
+                pending = [
+                    p for r, p in zip(spec.requests, pending, strict=True) if r.agent_id not in busy
+                ]
+                if not agent_ids:
+                    raise Conflict(f"all {len(busy)} agent(s) already have an unfinished run")
+            elif busy:
+                agent, job = next(iter(busy.items()))
+                raise Conflict(
+                    f"{len(busy)} agent(s) already have an unfinished run (for example {agent} "
+                    f"in job {job}); an agent runs in one job at a time"
+                )
+            await repo.insert_job(conn, job_row(job_id, values, now, len(agent_ids)))
+            await repo.insert_runs(
+                conn,
+                (
+                    run_row(job_id, agent_id, org_id, models[agent_id], msgs, now)
+                    for agent_id, msgs in zip(agent_ids, pending, strict=True)
+                ),
+            )
+            if busy:
+                await repo.set_request_count(conn, job_id, len(agent_ids), len(busy))
+        return await self.get_job(org_id, job_id)
+
+    def job_values(self, org_id: str, spec: JobCreate, now: Any) -> JobValues:
+        """The job's checked settings (script, callback URL, deadline)."""
         if "script" in spec.options:
             try:
                 validate_script(spec.options["script"])
@@ -119,109 +120,59 @@ class JobService:
             problem = url_problem(spec.callback_url, self.callback_policy)
             if problem is not None:
                 raise InvalidInput(f"callback_url: {problem}")
-        agent_ids = [r.agent_id for r in spec.requests]
-        now = self.clock()
-        job_id = new_id("job")
-        async with self.db.write() as conn:
-            models = await agent_models(conn, org_id, agent_ids)
-            unknown = [a for a in agent_ids if a not in models]
-            if unknown:
-                more = f" (and {len(unknown) - 10} more)" if len(unknown) > 10 else ""
-                raise InvalidInput(f"unknown agent id(s): {', '.join(unknown[:10])}{more}")
-            busy = await repo.busy_agents(conn, agent_ids)
-            if busy:
-                agent, job = next(iter(busy.items()))
-                raise Conflict(
-                    f"{len(busy)} agent(s) already have an unfinished run (for example {agent} "
-                    f"in job {job}); an agent runs in one job at a time"
-                )
-            await repo.insert_job(
-                conn,
-                {
-                    "id": job_id,
-                    "org_id": org_id,
-                    "status": JobStatus.CREATED.value,
-                    "max_steps": spec.max_steps,
-                    "max_attempts": spec.max_attempts or self.max_attempts,
-                    "options": spec.options,
-                    "metadata": spec.metadata,
-                    "callback_url": spec.callback_url,
-                    "callback_status": "pending" if spec.callback_url else None,
-                    "callback_attempts": 0,
-                    "request_count": len(spec.requests),
-                    "created_at": now,
-                    "updated_at": now,
-                },
+        deadline = None
+        if spec.deadline is not None:
+            try:
+                deadline = parse_deadline(spec.deadline, now)
+            except ValueError as exc:
+                raise InvalidInput(f"deadline: {exc}") from None
+        return JobValues(
+            org_id=org_id,
+            max_steps=spec.max_steps,
+            max_attempts=spec.max_attempts or self.max_attempts,
+            options=spec.options,
+            metadata=spec.metadata,
+            callback_url=spec.callback_url,
+            deadline_at=deadline,
+            max_cost_usd=spec.max_cost_usd,
+        )
+
+    async def _create_selected(
+        self, org_id: str, spec: JobCreate, values: JobValues, now: Any
+    ) -> dict[str, Any]:
+        try:
+            template = compile_template(spec.messages)
+        except ValueError as exc:
+            raise InvalidInput(f"messages: {exc}") from None
+
+        async def txn(conn: Any) -> Built:
+            criteria = await resolve_criteria(
+                conn, org_id, spec.agents.model_dump() if spec.agents else None, spec.selector
             )
-            await repo.insert_runs(
+            return await insert_selected(
                 conn,
-                (
-                    {
-                        "id": new_id("run"),
-                        "job_id": job_id,
-                        "agent_id": agent_id,
-                        "org_id": org_id,
-                        "model": models[agent_id],
-                        "status": RunStatus.QUEUED.value,
-                        "step": 0,
-                        "solver_state": None,
-                        "pending_messages": msgs,
-                        "attempt": 1,
-                        "not_before": now,
-                        "created_at": now,
-                        "updated_at": now,
-                        "input_tokens": 0,
-                        "output_tokens": 0,
-                        "cache_read_tokens": 0,
-                        "cache_write_tokens": 0,
-                    }
-                    for agent_id, msgs in zip(agent_ids, pending, strict=True)
-                ),
+                values,
+                criteria,
+                template,
+                now,
+                skip_busy=True if spec.skip_busy is None else spec.skip_busy,
             )
-        return await self.get_job(org_id, job_id)
+
+        built = await self.db.transact(txn)
+        if built.job_id is None:
+            if built.selected == 0:
+                raise InvalidInput("no agent matches the selector")
+            raise Conflict(f"all {built.selected} selected agent(s) already have an unfinished run")
+        return await self.get_job(org_id, built.job_id)
 
     async def get_job(self, org_id: str | None, job_id: str) -> dict[str, Any]:
+        """Status, runs by status, usage, cost (batch and live), cache hit ratio, budget,
+        provider batches."""
         async with self.db.read() as conn:
             row = await repo.get_job_row(conn, org_id, job_id)
             if row is None:
                 raise NotFound(f"job {job_id!r} not found")
-            counts = (await repo.run_counts(conn, [job_id]))[job_id]
-            usage = await repo.job_usage(conn, job_id)
-            by_model = await repo.usage_by_model(conn, job_id)
-            batches = await repo.batch_counts(conn, job_id)
-            outcomes = (await outcome_counts(conn, [job_id]))[job_id]
-            context = await repo.job_context(conn, job_id)
-        out = self._job_out(row, counts, outcomes)
-        out["usage"] = usage
-        out["context"] = context
-        out["cost"] = self.prices.job_cost(by_model)
-        out["provider_batches"] = batches
-        return out
-
-    def _job_out(
-        self, row: Any, counts: dict[str, int], outcomes: dict[str, int]
-    ) -> dict[str, Any]:
-        return {
-            "id": row.id,
-            "status": row.status,
-            "max_steps": row.max_steps,
-            "request_count": row.request_count,
-            "runs": {s.value: counts.get(s.value, 0) for s in RunStatus},
-            "outcomes": outcomes,
-            "metadata": row.metadata,
-            "callback_url": row.callback_url,
-            "callback": {
-                "status": row.callback_status,
-                "attempts": row.callback_attempts,
-                "error": row.callback_error,
-            }
-            if row.callback_url
-            else None,
-            "error": row.error,
-            "created_at": iso(row.created_at),
-            "started_at": iso(row.started_at),
-            "finished_at": iso(row.finished_at),
-        }
+            return await job_details(conn, row, self.prices)
 
     async def list_jobs(
         self, org_id: str, *, status: str | None = None, limit: int = 50, before: str | None = None
@@ -235,7 +186,7 @@ class JobService:
             ids = [r.id for r in rows]
             counts = await repo.run_counts(conn, ids) if rows else {}
             outcomes = await outcome_counts(conn, ids)
-        return [self._job_out(r, counts.get(r.id, {}), outcomes.get(r.id, {})) for r in rows]
+        return [job_out(r, counts.get(r.id, {}), outcomes.get(r.id, {})) for r in rows]
 
     async def _require_job(self, org_id: str | None, job_id: str) -> Any:
         async with self.db.read() as conn:

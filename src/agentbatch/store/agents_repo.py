@@ -86,8 +86,14 @@ async def list_agent_rows(
     limit: int,
     after: str | None = None,
     name: str | None = None,
+    tags: Sequence[str] = (),
 ) -> list[Any]:
+    """Agents in id order; with ``tags``, only those carrying every one of them."""
+    from agentbatch.store.selection import tag_conditions
+
     query = select(agents).where(agents.c.org_id == org_id).order_by(agents.c.id).limit(limit)
+    for condition in tag_conditions(conn.dialect.name, tags):
+        query = query.where(condition)
     if after:
         query = query.where(agents.c.id > after)
     if name is not None:
@@ -96,9 +102,18 @@ async def list_agent_rows(
 
 
 async def count_agent_rows(
-    conn: AsyncConnection, org_id: str, *, after: str | None = None, name: str | None = None
+    conn: AsyncConnection,
+    org_id: str,
+    *,
+    after: str | None = None,
+    name: str | None = None,
+    tags: Sequence[str] = (),
 ) -> int:
+    from agentbatch.store.selection import tag_conditions
+
     query = select(func.count()).select_from(agents).where(agents.c.org_id == org_id)
+    for condition in tag_conditions(conn.dialect.name, tags):
+        query = query.where(condition)
     if after:
         query = query.where(agents.c.id > after)
     if name is not None:

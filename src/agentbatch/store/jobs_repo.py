@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import String, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.statuses import RUN_ACTIVE
+from agentbatch.store.in_list import in_ids
 from agentbatch.store.tables import batch_jobs, messages, provider_batches, runs
 
 _ACTIVE = [s.value for s in RUN_ACTIVE]
@@ -26,11 +28,17 @@ async def busy_agents(conn: AsyncConnection, agent_ids: Sequence[str]) -> dict[s
     busy: dict[str, str] = {}
     for start in range(0, len(agent_ids), 5000):
         chunk = list(agent_ids[start : start + 5000])
-        rows = await conn.execute(
-            select(runs.c.agent_id, runs.c.job_id).where(
-                runs.c.agent_id.in_(chunk), runs.c.status.in_(_ACTIVE)
+        if conn.dialect.name == "postgresql":
+            # joined to the ids (one array): an index probe per id, never a scan of every
+            # active run (a job built page by page adds thousands of them meanwhile)
+            unnest = func.unnest(bindparam("ids", chunk, type_=ARRAY(String)))
+            ids = unnest.table_valued("id").render_derived()
+            query = select(runs.c.agent_id, runs.c.job_id).join(ids, runs.c.agent_id == ids.c.id)
+        else:
+            query = select(runs.c.agent_id, runs.c.job_id).where(
+                in_ids(runs.c.agent_id, chunk, conn.dialect.name)
             )
-        )
+        rows = await conn.execute(query.where(runs.c.status.in_(_ACTIVE)))
         busy.update((r.agent_id, r.job_id) for r in rows)
     return busy
 
@@ -186,3 +194,26 @@ async def job_run_rows(
     if after:
         query = query.where(runs.c.id > after)
     return list((await conn.execute(query)).all())
+
+
+async def set_request_count(
+    conn: AsyncConnection, job_id: str, request_count: int, skipped: int
+) -> None:
+    """A job built from a selector: how many runs it got and how many agents it left out."""
+    await conn.execute(
+        update(batch_jobs)
+        .where(batch_jobs.c.id == job_id)
+        .values(request_count=request_count, skipped_agents=skipped)
+    )
+
+
+async def delete_empty_job(conn: AsyncConnection, job_id: str) -> None:
+    """Remove a job row that got no run (inside the transaction that created it)."""
+    await conn.execute(delete(batch_jobs).where(batch_jobs.c.id == job_id))
+
+
+async def runs_with_error_kind(conn: AsyncConnection, job_id: str, kind: str) -> int:
+    row = await conn.execute(
+        select(func.count()).where(runs.c.job_id == job_id, runs.c.error_kind == kind)
+    )
+    return int(row.scalar_one())

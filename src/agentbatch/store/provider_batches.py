@@ -4,6 +4,8 @@ Lifecycle (``status``): ``submitting`` (recorded, create in flight under a lease
 ``in_progress`` (``accept``: the provider has it) → ``ingested``; or → ``failed``
 (``fail_creation``, ``abandon``: the creating worker died or stalled past its lease) or
 ``canceled`` (the job was cancelled). Those three are final: nothing moves a batch back.
+A ``live`` batch (its calls made through the live API) goes ``submitting`` → ``ingested``
+once their results were applied (``finish_live``).
 
 Provider-side work that outlives the status is tracked apart in ``cleanup``: ``lookup``
 (a create may have happened but was never recorded: find it by its tag and cancel it),
@@ -19,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.statuses import BatchStatus
@@ -28,6 +30,7 @@ from agentbatch.store.rows import LeasedBatch
 from agentbatch.store.runs import claim_rows, lease_free
 from agentbatch.store.tables import provider_batches as pb
 
+LIVE = "live"  # a provider batch answered through the provider's live API
 SUBMITTING = BatchStatus.SUBMITTING.value
 IN_PROGRESS = BatchStatus.IN_PROGRESS.value
 LEASED_COLUMNS = (
@@ -45,6 +48,11 @@ LEASED_COLUMNS = (
     pb.c.cleanup,
     pb.c.ended_at,
 )
+
+
+def _lookup_unless_live() -> Any:
+    """A create may have happened unrecorded: look it up (a live batch has nothing there)."""
+    return case((pb.c.kind == LIVE, "done"), else_="lookup")
 
 
 def mine(batch_id: str, owner: str, fence: int) -> Any:
@@ -66,9 +74,11 @@ def submitting_row(
     now: datetime,
     requests: int,
     size: int,
+    kind: str = "batch",
 ) -> dict[str, Any]:
     """A new batch row, leased to ``owner`` with fence 1, before anything goes out."""
     return {
+        "kind": kind,
         "id": batch_id,
         "job_id": job_id,
         "provider": provider,
@@ -148,6 +158,34 @@ async def accept(
     )
 
 
+async def finish_live(
+    conn: AsyncConnection,
+    batch_id: str,
+    owner: str,
+    fence: int,
+    *,
+    started_at: datetime,
+    now: datetime,
+) -> bool:
+    """submitting → ingested: a live batch's results were applied (``submitted_at`` ..
+    ``ended_at`` is how long its calls took)."""
+    return await moved(
+        conn,
+        update(pb)
+        .where(mine(batch_id, owner, fence), pb.c.status == SUBMITTING, pb.c.kind == LIVE)
+        .values(
+            status=BatchStatus.INGESTED.value,
+            external_id=f"live:{batch_id}",
+            submitted_at=started_at,
+            ended_at=now,
+            polled_at=now,
+            cleanup="done",
+            lease_owner=None,
+            lease_expires=None,
+        ),
+    )
+
+
 async def fail_creation(
     conn: AsyncConnection, batch_id: str, owner: str, fence: int, *, error: str, now: datetime
 ) -> bool:
@@ -198,7 +236,7 @@ async def abandon(
             lease_owner=None,
             lease_expires=None,
             fence=pb.c.fence + 1,
-            cleanup="lookup",
+            cleanup=_lookup_unless_live(),
             next_poll_at=now,
         ),
     )
@@ -277,7 +315,7 @@ async def cancel_for_job(conn: AsyncConnection, job_id: str, now: datetime) -> l
         await conn.execute(
             update(pb)
             .where(pb.c.id.in_(creating), pb.c.status == SUBMITTING)
-            .values(status=canceled, ended_at=now, cleanup="lookup", next_poll_at=now)
+            .values(status=canceled, ended_at=now, cleanup=_lookup_unless_live(), next_poll_at=now)
         )
     if sent:
         await conn.execute(

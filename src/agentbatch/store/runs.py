@@ -2,8 +2,9 @@
 
 Transitions: ``claim`` (queued → leased, the fence grows), ``record`` (queued under this
 claim → waiting_model, in the submission transaction), ``fail_claimed`` / ``release``
-(a claim given up), the apply pass's ``write_ops`` (advance, complete, retry, fail; checked
-against the run's head in the same transaction), and ``cancel_for_job``. Each names the
+(a claim given up), the apply pass's ``write_ops`` (checked against the run's head in the
+same transaction), ``cancel_for_job``, and ``claim_waiting_model`` + ``supersede_statement``
+(a step waiting on a late batch sent again live). Each names the
 state it expects; rows that moved on are skipped and reported.
 """
 
@@ -182,6 +183,53 @@ def record_statement(
     )
 
 
+def supersede_statement(
+    dialect: str, owner: str, now: datetime, claims: Sequence[tuple[str, int, str, str]]
+) -> Statement:
+    """waiting_model on item ``old`` (under ``owner``'s claim) → waiting_model on item
+    ``new``: the step is sent again live, and the old item's result, should it come, is
+    no longer the run's and is ignored. ``claims`` = (run id, fence, new item, old item)."""
+    return fenced_update(
+        dialect,
+        "runs",
+        set_sql=(
+            "current_item_id = v.x0, lease_owner = NULL, lease_expires = NULL, updated_at = :p0"
+        ),
+        where_sql=(
+            "runs.status = 'waiting_model' AND runs.lease_owner = :p1 "
+            "AND runs.current_item_id = v.x1"
+        ),
+        values=claims,
+        extra_types=("varchar", "varchar"),
+        params=(to_driver(runs, "updated_at", now, dialect), owner),
+    )
+
+
+async def claim_waiting_model(
+    conn: AsyncConnection,
+    run_ids: Sequence[str],
+    *,
+    owner: str,
+    now: datetime,
+    until: datetime,
+) -> list[ClaimedRun]:
+    """Lease runs still waiting on a model answer (to send their step again live); the
+    fence grows. Rows leased by another worker or no longer waiting are skipped."""
+    if not run_ids:
+        return []
+    result = await conn.execute(
+        update(runs)
+        .where(
+            runs.c.id.in_(list(run_ids)),
+            runs.c.status == RunStatus.WAITING_MODEL.value,
+            lease_free(runs, now),
+        )
+        .values(lease_owner=owner, lease_expires=until, fence=runs.c.fence + 1)
+        .returning(*_CLAIMED_COLUMNS)
+    )
+    return sorted((ClaimedRun(*r) for r in result.all()), key=lambda r: r.id)
+
+
 async def fail_claimed(
     conn: AsyncConnection,
     owner: str,
@@ -190,6 +238,7 @@ async def fail_claimed(
     error: str,
     kind: str,
     now: datetime,
+    stop_reason: str = "error",
 ) -> set[str]:
     """Claimed runs that cannot be sent fail (only while still queued under this claim)."""
     if not claims:
@@ -200,26 +249,31 @@ async def fail_claimed(
         dialect,
         "runs",
         set_sql=(
-            "status = 'failed', last_error = :p0, error_kind = :p1, stop_reason = 'error', "
+            "status = 'failed', last_error = :p0, error_kind = :p1, stop_reason = :p4, "
             "finished_at = :p2, updated_at = :p2, lease_owner = NULL, lease_expires = NULL"
         ),
         where_sql="runs.status = 'queued' AND runs.lease_owner = :p3",
         values=claims,
-        params=(error, kind, stamp, owner),
+        params=(error, kind, stamp, owner, stop_reason),
     )
     return await run_guarded(conn, statement, ()) or set()
 
 
-async def release(conn: AsyncConnection, owner: str, claims: Sequence[tuple[str, int]]) -> None:
-    """Give claims back (still queued, lease cleared) so any worker may take them at once."""
+async def release(
+    conn: AsyncConnection,
+    owner: str,
+    claims: Sequence[tuple[str, int]],
+    status: str = RunStatus.QUEUED.value,
+) -> None:
+    """Give claims back (still in ``status``, lease cleared) so any worker may take them."""
     if claims:
         statement = fenced_update(
             conn.dialect.name,
             "runs",
             set_sql="lease_owner = NULL, lease_expires = NULL",
-            where_sql="runs.status = 'queued' AND runs.lease_owner = :p0",
+            where_sql="runs.status = :p1 AND runs.lease_owner = :p0",
             values=claims,
-            params=(owner,),
+            params=(owner, status),
         )
         await run_guarded(conn, statement, ())
 

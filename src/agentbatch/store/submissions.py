@@ -27,6 +27,7 @@ class RecordedItem:
     messages: list[dict[str, Any]]
     kind: str | None = None  # "summary" for a summary step
     context: dict[str, Any] | None = None
+    est_cost: float | None = None  # what the budget check expects it to cost (USD)
 
 
 async def record_chunk(
@@ -41,17 +42,25 @@ async def record_chunk(
     until: datetime,
     chunk: Sequence[RecordedItem],
     first: bool,
+    kind: str = "batch",
+    supersede: dict[str, str] | None = None,
 ) -> set[str] | None:
     """The run ids recorded; None when the batch row is no longer this worker's. The
-    ``first`` chunk creates the batch row (leased to ``owner``, fence 1), only if at
-    least one of its runs moved: a claim taken over entirely leaves nothing behind."""
+    ``first`` chunk creates the batch row (leased to ``owner``, fence 1, of ``kind``
+    ``batch`` or ``live``), only if at least one of its runs moved: a claim taken over
+    entirely leaves nothing behind. With ``supersede`` (run id -> the item it waits on)
+    the runs are waiting, not queued, and move to the new items."""
     dialect = conn.dialect.name
     checks = (
         () if first else (provider_batches.still_submitting_check(dialect, batch_id, owner, 1),)
     )
-    guard = runs.record_statement(
-        dialect, owner, now, [(i.run_id, i.run_fence, i.item_id) for i in chunk]
-    )
+    if supersede is None:
+        guard = runs.record_statement(
+            dialect, owner, now, [(i.run_id, i.run_fence, i.item_id) for i in chunk]
+        )
+    else:  # the runs wait on another item: they move to the new one (a step resent live)
+        claims = [(i.run_id, i.run_fence, i.item_id, supersede[i.run_id]) for i in chunk]
+        guard = runs.supersede_statement(dialect, owner, now, claims)
     item_rows = [
         {
             "id": i.item_id,
@@ -64,6 +73,7 @@ async def record_chunk(
             "created_at": now,
             "kind": i.kind,
             "context": i.context,
+            "est_cost_usd": i.est_cost,
         }
         for i in chunk
     ]
@@ -87,6 +97,7 @@ async def record_chunk(
             now=now,
             requests=len(moved),
             size=size,
+            kind=kind,
         )
         return [
             *provider_batches.insert_ops([row], dialect),

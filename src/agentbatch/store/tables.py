@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -161,6 +162,11 @@ batch_jobs = Table(
     Column("started_at", TS),
     Column("finished_at", TS),
     Index("ix_batch_jobs_org_status", "org_id", "status", "id"),
+    # schedules, deadlines and budgets (migration 0003)
+    Column("deadline_at", TS),
+    Column("max_cost_usd", Float),
+    Column("skipped_agents", Integer, nullable=False, server_default="0", default=0),
+    Column("schedule_id", ID),
 )
 
 runs = Table(
@@ -235,6 +241,9 @@ provider_batches = Table(
     Index("ix_provider_batches_status", "status", "next_poll_at"),
     Index("ix_provider_batches_job", "job_id"),
     Index("ix_provider_batches_cleanup", "cleanup", "next_poll_at"),
+    # 'batch' (the provider's batch API) or 'live' (answered through its live API)
+    Column("kind", String(8), nullable=False, server_default="batch", default="batch"),
+    Index("ix_provider_batches_turnaround", "provider", "model", "kind", "status", "ended_at"),
 )
 
 batch_items = Table(
@@ -257,6 +266,58 @@ batch_items = Table(
     Column("context", JSON()),
     Index("ix_batch_items_batch", "provider_batch_id", "applied"),
     Index("ix_batch_items_run", "run_id"),
+    Column("est_cost_usd", Float),  # what the budget check expected it to cost
+)
+
+agent_selectors = Table(
+    "agent_selectors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ORG, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("spec", JSON(), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("org_id", "name", name="uq_agent_selectors_org_name"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ORG, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("cron", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("target", JSON(), nullable=False),  # which agents (ids, tags, selector)
+    Column("job", JSON(), nullable=False),  # the job each fire creates
+    Column("missed", String(16), nullable=False),  # 'skip' | 'run_once'
+    Column("grace_s", Float, nullable=False),
+    Column("status", String(16), nullable=False),  # 'active' | 'paused'
+    Column("next_fire_at", TS),
+    Column("last_fire_at", TS),
+    Column("fence", Integer, nullable=False, server_default="0", default=0),
+    Column("fires", Integer, nullable=False, server_default="0", default=0),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_schedules_due", "status", "next_fire_at"),
+    Index("ix_schedules_org", "org_id", "id"),
+)
+
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("schedule_id", ID, ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    Column("org_id", ORG, nullable=False),
+    Column("fire_at", TS, nullable=False),
+    Column("job_id", ID),
+    Column("selected", Integer, nullable=False),
+    Column("skipped_busy", Integer, nullable=False),
+    Column("missed", Integer, nullable=False),
+    Column("error", Text),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("schedule_id", "fire_at", name="uq_schedule_fires_time"),
 )
 
 # every value a block held (one row per edit, written in the edit's transaction); no

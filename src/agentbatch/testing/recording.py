@@ -18,6 +18,7 @@ class RecordingProvider:
         self.limits = inner.limits
         self.requests: dict[str, list[ModelRequest]] = defaultdict(list)
         self.submits: list[tuple[str, int]] = []
+        self.lives: list[str] = []  # custom_ids answered through the live API
         self.poll_interval_s = getattr(inner, "poll_interval_s", None)
 
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
@@ -30,6 +31,19 @@ class RecordingProvider:
         handle = await self.inner.submit(model, entries, tag)
         self.submits.append((handle, len(entries)))
         return handle
+
+    def has_live(self) -> bool:
+        from agentbatch.providers.live import live_api
+
+        return live_api(self.inner) is not None
+
+    async def live(self, entry: dict[str, Any]) -> ItemResult:
+        from agentbatch.providers.live import live_api
+
+        call = live_api(self.inner)
+        assert call is not None, "the wrapped provider has no live API"
+        self.lives.append(str(entry["custom_id"]))
+        return await call(entry)
 
     async def poll(self, handle: str) -> PollResult:
         return await self.inner.poll(handle)

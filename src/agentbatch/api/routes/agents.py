@@ -35,10 +35,18 @@ async def create_agent(body: AgentCreate, batch: Batch, org: Org) -> dict[str, A
 
 @router.get("/agents", response_model=Page[Agent], tags=["agents"])
 async def list_agents(
-    batch: Batch, org: Org, limit: Limit = 100, cursor: Cursor = None
+    batch: Batch,
+    org: Org,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    tag: Annotated[
+        list[Annotated[str, Query(min_length=1, max_length=200)]] | None,
+        Query(max_length=32, description="only agents carrying this tag (repeat for several)"),
+    ] = None,
 ) -> dict[str, Any]:
-    """Agents in id order."""
-    return page(await batch.agents.list_agents(org, limit=limit + 1, after=cursor), limit)
+    """Agents in id order (with `tag`, only those carrying every tag given)."""
+    rows = await batch.agents.list_agents(org, limit=limit + 1, after=cursor, tags=tag)
+    return page(rows, limit)
 
 
 @router.get("/agents/{agent_id}", response_model=Agent, tags=["agents"])

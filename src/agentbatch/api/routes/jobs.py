@@ -11,6 +11,7 @@ from agentbatch.api.deps import Batch, Org
 from agentbatch.api.errors import ERROR_RESPONSES
 from agentbatch.api.models import Job, JobSummary, Message, Page, Run
 from agentbatch.api.routes import LIMIT_DESCRIPTION, page
+from agentbatch.api.schedule_models import JobEstimate
 from agentbatch.domain.statuses import JobStatus, RunStatus
 from agentbatch.errors import InvalidInput
 from agentbatch.schemas import JobCreate
@@ -23,9 +24,18 @@ _MAX_MESSAGE_ID = 2**63 - 1
 
 @router.post("/jobs", status_code=201, response_model=Job)
 async def create_job(body: JobCreate, batch: Batch, org: Org) -> dict[str, Any]:
-    """Submit one request per agent. The job starts `created`; a worker sends the first
-    provider batch. Every agent must exist and not be in another unfinished job."""
+    """Submit one request per agent (`requests`), or address agents by `agents` (ids,
+    tags, model) or a saved `selector` with `messages` templated per agent. The job
+    starts `created`; a worker sends the first provider batch. `deadline` and
+    `max_cost_usd` bound its time and cost."""
     return await batch.jobs.create_job(org, body)
+
+
+@router.post("/jobs/estimate", response_model=JobEstimate)
+async def estimate_job(body: JobCreate, batch: Batch, org: Org) -> dict[str, Any]:
+    """What the job's first step would send: input tokens from each agent's current
+    window and the cost at the batch price. Nothing is created or sent."""
+    return await batch.estimates.estimate_job(org, body)
 
 
 @router.get("/jobs", response_model=Page[JobSummary])

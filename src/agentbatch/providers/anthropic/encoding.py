@@ -5,6 +5,18 @@ breakpoints with the 1-hour ttl (batches outlive 5 minutes); the rendered memory
 a second system block without one, so a memory edit keeps the cached prefix, and every
 request of an agent (and every agent with the same tools and prompt) shares it.
 
+The conversation is cached between a run's steps too (``conversation_marks``): the end of
+the request carries a breakpoint (the next step reads up to there), and the end of the
+previous step's request carries one (where that step wrote): four breakpoints at most,
+as the API allows. The provider option ``cache_conversation`` (job options or the
+agent's model settings) is ``auto`` (the default), ``1h``, ``5m`` or ``off``. ``auto``
+marks the conversation with the 1-hour ttl, unless the step before edited memory (a
+memory edit re-renders the memory in the system prompt and so voids the cached
+conversation: the write would never be read). On a window without an earlier step it
+marks only agents with a tool other than ``send_message`` and no memory tool: a write
+costs twice the input price and pays only when a next step reads it, and an agent with
+``send_message`` alone mostly answers in one step. docs/benchmarks.md has the figures.
+
 History rules the API enforces, and how they are met:
 - turns alternate, starting with ``user``: consecutive messages of one role are merged into
   one turn; tool results and a following user message (a heartbeat) become one user turn,
@@ -36,6 +48,9 @@ from agentbatch.domain.model_io import ModelRequest
 from agentbatch.domain.replay import plain_signature
 
 CACHE_1H = {"type": "ephemeral", "ttl": "1h"}
+CACHEABLE = frozenset({"text", "image", "document", "tool_use", "tool_result"})
+DEFAULT_CONVERSATION_CACHE = "auto"  # chosen from docs/benchmarks.md (issue 12)
+AUTO_TTL = "1h"
 OPENING = "(earlier messages omitted)"
 NO_RESULT = "(no result: this tool call was not executed)"
 _BAD_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
@@ -75,6 +90,7 @@ def encode_params(request: ModelRequest) -> dict[str, Any]:
         tools[-1]["cache_control"] = dict(CACHE_1H)
         params["tools"] = tools
         params["tool_choice"] = _tool_choice(choice, declared)
+    conversation_marks(messages, conversation_ttl(request))
     params["messages"] = messages
     if request.agent_id:
         params["metadata"] = {"user_id": request.agent_id[:256]}  # an opaque id, per agent
@@ -86,6 +102,39 @@ def encode_params(request: ModelRequest) -> dict[str, Any]:
         if thinking.get("type") in ("enabled", "adaptive"):
             params.pop("temperature", None)  # the API allows only the default with thinking
     return params
+
+
+MEMORY_EDITS = frozenset({"core_memory_append", "core_memory_replace", "rethink_memory"})
+TTLS = {"5m": {"type": "ephemeral", "ttl": "5m"}, "1h": CACHE_1H}
+
+
+def conversation_ttl(request: ModelRequest) -> str | None:
+    """The ttl of the conversation's breakpoints for this request (None: none)."""
+    choice = str(request.options.get("cache_conversation", DEFAULT_CONVERSATION_CACHE))
+    if choice == "auto":
+        last = next((m for m in reversed(request.messages) if m.role == "assistant"), None)
+        if last is None:  # a first request: worth a write only if a next step may read it
+            names = {t.name for t in request.tools}
+            can_edit = bool(names & MEMORY_EDITS)
+            can_continue = bool(names - MEMORY_EDITS - {"send_message"})
+            return AUTO_TTL if can_continue and not can_edit else None
+        edited = any(c.name in MEMORY_EDITS for c in last.tool_calls)
+        return None if edited else AUTO_TTL
+    return choice if choice in TTLS else None
+
+
+def conversation_marks(turns: list[dict[str, Any]], ttl: str | None) -> None:
+    """Breakpoints at the end of the request and at the end of the previous step's
+    request (the user turn before the last assistant turn)."""
+    if ttl is None or not turns:
+        return
+    ends = [len(turns) - 1]
+    if len(turns) >= 3 and turns[-3]["role"] == "user" and turns[-2]["role"] == "assistant":
+        ends.append(len(turns) - 3)
+    for index in ends:
+        block = turns[index]["content"][-1]
+        if block.get("type") in CACHEABLE:
+            block["cache_control"] = dict(TTLS[ttl])
 
 
 def _schema(parameters: Any) -> dict[str, Any]:

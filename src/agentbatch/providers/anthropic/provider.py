@@ -17,7 +17,7 @@ from typing import Any
 import anthropic
 import httpx
 
-from agentbatch.domain.model_io import ItemResult, ModelRequest
+from agentbatch.domain.model_io import ItemResult, ModelRequest, Outcome
 from agentbatch.errors import ConfigError, ProviderConfigError, ProviderError, UnknownBatch
 from agentbatch.providers.anthropic.decoding import decode_line
 from agentbatch.providers.anthropic.encoding import encode_params
@@ -136,6 +136,23 @@ class AnthropicBatchProvider(ProviderBase):
             extra={"batch_id": batch.id, "model": model, "requests": len(entries)},
         )
         return batch.id
+
+    async def live(self, entry: dict[str, Any]) -> ItemResult:
+        """Answer one encoded entry through the Messages API now (a deadline's late step).
+        Raises ProviderError like the batch calls; a refused request is an errored item."""
+        custom_id = str(entry["custom_id"])
+        try:
+            message = await self.client.messages.create(**entry["params"])
+        except anthropic.APIStatusError as exc:
+            error = map_error(exc, "create message")
+            if error.retryable or isinstance(error, ConfigError):
+                raise error from exc
+            return ItemResult(custom_id, Outcome.ERRORED, error=str(error), retryable=False)
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, "create message") from exc
+        return decode_line(
+            {"custom_id": custom_id, "result": {"type": "succeeded", "message": message.to_dict()}}
+        )
 
     async def poll(self, handle: str) -> PollResult:
         try:

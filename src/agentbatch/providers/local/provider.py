@@ -59,6 +59,23 @@ class LocalProvider(ProviderBase):
         logger.info("local batch submitted", extra={"handle": handle, "items": len(items)})
         return handle
 
+    async def live(self, entry: dict[str, Any]) -> ItemResult:
+        """One request now: it goes ahead on the local model's thread like a batch of one
+        (the model runs one request at a time)."""
+        handle = await self.submit("live", [entry])
+        batch = REGISTRY.get(handle)
+        try:
+            while True:
+                with REGISTRY.lock:
+                    if batch.ended():
+                        break
+                await asyncio.sleep(0.02)
+            result = batch.items[0].result
+            assert result is not None
+            return result
+        finally:
+            REGISTRY.forget(handle)
+
     async def poll(self, handle: str) -> PollResult:
         batch = REGISTRY.get(handle)
         with REGISTRY.lock:

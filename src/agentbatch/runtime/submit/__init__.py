@@ -18,6 +18,8 @@ from agentbatch.ids import as_utc
 from agentbatch.observability.logs import bind
 from agentbatch.providers.base import check_config
 from agentbatch.runtime.context import RuntimeContext
+from agentbatch.runtime.live import send_live
+from agentbatch.runtime.routing import open_route, split, stop_over_budget
 from agentbatch.runtime.settle import fail_claimed
 from agentbatch.runtime.submit.prepare import prepare_chunk
 from agentbatch.runtime.submit.sender import BatchSender
@@ -89,6 +91,9 @@ async def _submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
     now = ctx.clock()
     sender = BatchSender(ctx, job_id, model, model_name, provider, cap)
     failed: set[str] = set()
+    sent_live: set[str] = set()
+    plan = await open_route(ctx, job_id)  # the job's deadline and budget
+    by_id = {r.id: r for r in claimed}
     try:
         for start in range(0, len(claimed), ctx.settings.chunk_size):
             if sender.lost:
@@ -102,10 +107,13 @@ async def _submit_group(ctx: RuntimeContext, job_id: str, model: str) -> int:
                     by_error.setdefault(chunk.failures[run.id], []).append(run)
             for error, failing in by_error.items():
                 failed |= await fail_claimed(ctx, failing, error, "prepare")
-            sender.add(chunk.ready)  # recorded in the background while the next is prepared
+            to_batch, to_live = await split(ctx, plan, provider, model, chunk.ready)
+            failed |= await stop_over_budget(ctx, plan, by_id)
+            sender.add(to_batch)  # recorded in the background while the next is prepared
+            sent_live |= await send_live(ctx, provider, job_id, model, to_live)
     finally:
         await sender.close()
-    done = sender.recorded | failed
+    done = sender.recorded | failed | sent_live
     left = [r for r in claimed if r.id not in done]
     if left:  # given up (a lost batch): let any worker take them at once
         pairs = [(r.id, r.fence) for r in left]

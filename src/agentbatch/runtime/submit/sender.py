@@ -109,6 +109,7 @@ class BatchSender:
                 p.new_messages,
                 p.kind,
                 p.context,
+                p.est_cost,
             )
             for p in chunk
         ]

@@ -30,6 +30,7 @@ class Prepared:
     new_messages: list[dict[str, Any]]
     kind: str | None = None  # "summary": a summary step (see runtime.summaries)
     context: dict[str, Any] | None = None  # tokens counted, window, summary plan
+    est_cost: float | None = None  # set by the budget check (USD)
 
 
 @dataclass(slots=True)

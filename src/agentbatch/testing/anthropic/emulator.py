@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentbatch.domain.model_io import Outcome
@@ -62,6 +62,11 @@ class AnthropicEmulator:
     the same request); without a ``user_id`` every request is attempt 1.
     ``id_seed``: makes ids reproducible (random per instance by default, so a restarted
     emulator never reuses an earlier instance's batch ids).
+    ``batch_seconds``: a batch ends no earlier than this long after its creation (by
+    ``clock``): a slow provider, for deadline tests.
+
+    ``POST /v1/messages`` answers one request live (the Messages API), from the same
+    script and prompt cache; ``live_calls`` counts them.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class AnthropicEmulator:
         verify_signatures: bool = True,
         attempt_of: Callable[[str], int] | None = None,
         id_seed: str | None = None,
+        batch_seconds: float = 0.0,
     ) -> None:
         self._script = validate_script(list(script or []))
         self.faults = faults or FaultPlan()
@@ -89,6 +95,8 @@ class AnthropicEmulator:
         self._attempts: dict[str, int] = {}
         self.cache = PromptCache(cache_min_tokens)
         self.batches: dict[str, Batch] = {}
+        self.batch_seconds = batch_seconds
+        self.live_calls = 0
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
         self._id_lock = threading.Lock()
@@ -122,6 +130,8 @@ class AnthropicEmulator:
             (str(r["custom_id"]), self._process(r["custom_id"], r["params"], now)) for r in requests
         ]
         batch = Batch(batch_id, now, items, polls_needed=max(0, self.faults.polls_in_progress) + 1)
+        if self.batch_seconds > 0:
+            batch.ready_at = now + timedelta(seconds=self.batch_seconds)
         with self.lock:
             self.batches[batch_id] = batch
         log.info(
@@ -129,6 +139,15 @@ class AnthropicEmulator:
             extra={"batch_id": batch_id, "requests": len(items)},
         )
         return batch
+
+    def create_message(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One live Messages API request: the batch item's result it would have had."""
+        with self._id_lock:
+            self.live_calls += 1
+        result = self._process("", params, self.clock())
+        if result.get("type") == "succeeded":
+            result["message"]["usage"]["service_tier"] = "standard"
+        return result
 
     def _attempt(self, custom_id: str, params: Mapping[str, Any]) -> int:
         if self.attempt_of is not None:

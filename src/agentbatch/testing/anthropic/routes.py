@@ -163,6 +163,23 @@ def build_app(emu: AnthropicEmulator) -> FastAPI:
                 raise ApiError(404, f"Results for Message Batch {batch_id} have been archived")
         return StreamingResponse(_jsonl(batch), media_type="application/binary")
 
+    @app.post("/v1/messages")
+    async def create_message(request: Request) -> JSONResponse:
+        try:
+            params = json.loads(await request.body())
+        except ValueError as exc:
+            raise ApiError(400, f"Request body is not valid JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise ApiError(400, "The request body must be an object")
+        result = await asyncio.to_thread(emu.create_message, params)
+        if result["type"] == "succeeded":
+            return JSONResponse(result["message"])
+        if result["type"] == "errored":
+            error = result["error"]["error"]
+            status = 400 if error["type"] == "invalid_request_error" else 500
+            raise ApiError(status, error["message"])
+        raise ApiError(529, f"request {result['type']}: the service is overloaded")
+
     @app.put("/_emulator/script")
     async def put_script(request: Request) -> JSONResponse:
         try:

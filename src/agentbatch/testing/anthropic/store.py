@@ -39,6 +39,7 @@ class Batch:
     ended_at: datetime | None = None
     cancel_initiated_at: datetime | None = None
     frozen_done: int | None = None  # processed items when cancel was asked
+    ready_at: datetime | None = None  # not ended before this (a slow batch)
     results: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -68,7 +69,9 @@ class Batch:
         self.polls_seen += 1
         if self.processing_status == "canceling":
             self._end(now, "canceled")
-        elif self.polls_seen >= self.polls_needed:
+        elif self.polls_seen >= self.polls_needed and (
+            self.ready_at is None or now >= self.ready_at
+        ):
             self._end(now, "canceled")  # every item is processed: nothing left to cancel
 
     def cancel(self, now: datetime) -> None:
