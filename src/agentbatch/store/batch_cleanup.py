@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentbatch.store.leases import claim_rows, lease_free
 from agentbatch.store.provider_batches import LEASED_COLUMNS, mine, moved
 from agentbatch.store.rows import LeasedBatch
-from agentbatch.store.runs import claim_rows, lease_free
 from agentbatch.store.tables import provider_batches as pb
 
 

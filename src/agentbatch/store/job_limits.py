@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.statuses import BatchStatus, JobStatus, RunStatus
 from agentbatch.ids import as_utc
-from agentbatch.store.runs import lease_free
+from agentbatch.store.leases import lease_free
 from agentbatch.store.tables import batch_items, batch_jobs, provider_batches, runs
 
 _OPEN = [JobStatus.CREATED.value, JobStatus.RUNNING.value]

@@ -25,9 +25,8 @@ from sqlalchemy import and_, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.statuses import BatchStatus
-from agentbatch.store.bulk import Check, Op, insert_op
+from agentbatch.store.leases import claim_rows, lease_free
 from agentbatch.store.rows import LeasedBatch
-from agentbatch.store.runs import claim_rows, lease_free
 from agentbatch.store.tables import provider_batches as pb
 
 LIVE = "live"  # a provider batch answered through the provider's live API
@@ -61,65 +60,6 @@ def mine(batch_id: str, owner: str, fence: int) -> Any:
 
 async def moved(conn: AsyncConnection, statement: Any) -> bool:
     return bool((await conn.execute(statement)).rowcount)
-
-
-def submitting_row(
-    *,
-    batch_id: str,
-    job_id: str,
-    provider: str,
-    model: str,
-    owner: str,
-    until: datetime,
-    now: datetime,
-    requests: int,
-    size: int,
-    kind: str = "batch",
-) -> dict[str, Any]:
-    """A new batch row, leased to ``owner`` with fence 1, before anything goes out."""
-    return {
-        "kind": kind,
-        "id": batch_id,
-        "job_id": job_id,
-        "provider": provider,
-        "model": model,
-        "status": SUBMITTING,
-        "request_count": requests,
-        "payload_bytes": size,
-        "poll_count": 0,
-        "lease_owner": owner,
-        "lease_expires": until,
-        "fence": 1,
-        "created_at": now,
-    }
-
-
-def insert_ops(rows: list[dict[str, Any]], dialect: str) -> list[Op]:
-    return insert_op(pb, rows, dialect)
-
-
-def still_submitting_check(dialect: str, batch_id: str, owner: str, fence: int) -> Check:
-    """The record transaction writes nothing unless the batch is still this claim's."""
-    marks = ("?", "?", "?") if dialect == "sqlite" else ("$1", "$2", "$3")
-    sql = (
-        f"SELECT count(*) FROM provider_batches WHERE id = {marks[0]} AND status = 'submitting' "
-        f"AND lease_owner = {marks[1]} AND fence = {marks[2]}"
-    )
-    return sql, (batch_id, owner, fence), 1
-
-
-def grow_op(dialect: str, batch_id: str, requests: int, size: int) -> Op:
-    if dialect == "sqlite":
-        sql = (
-            "UPDATE provider_batches SET request_count = request_count + ?, "
-            "payload_bytes = payload_bytes + ? WHERE id = ?"
-        )
-    else:
-        sql = (
-            "UPDATE provider_batches SET request_count = request_count + $1, "
-            "payload_bytes = payload_bytes + $2 WHERE id = $3"
-        )
-    return sql, [(requests, size, batch_id)]
 
 
 async def renew(

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentbatch.domain.statuses import RUN_ACTIVE, JobStatus, RunStatus
 from agentbatch.store.bulk import Op, run_guarded, to_driver, update_ops
 from agentbatch.store.fenced import Statement, fenced_update
+from agentbatch.store.leases import claim_rows, lease_free
 from agentbatch.store.rows import ClaimedRun, ReadyGroup, ToolRun
 from agentbatch.store.tables import batch_jobs, runs
 
@@ -37,32 +38,6 @@ _CLAIMED_COLUMNS = (
     runs.c.pending_messages,
     runs.c.fence,
 )
-
-
-def lease_free(table: Any, now: datetime) -> Any:
-    return or_(table.c.lease_expires.is_(None), table.c.lease_expires < now)
-
-
-async def claim_rows(
-    conn: AsyncConnection,
-    table: Any,
-    candidates: Any,
-    owner: str,
-    until: datetime,
-    skip_locked: bool,
-    returning: tuple[Any, ...],
-) -> list[Any]:
-    """Lease the candidate rows to ``owner`` until ``until`` and grow their fence; on
-    PostgreSQL rows another worker is claiming right now are skipped (SKIP LOCKED)."""
-    if skip_locked:
-        candidates = candidates.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(table)
-        .where(table.c.id.in_(candidates.scalar_subquery()))
-        .values(lease_owner=owner, lease_expires=until, fence=table.c.fence + 1)
-        .returning(*returning)
-    )
-    return list(result.all())
 
 
 async def ready_groups(conn: AsyncConnection, now: datetime) -> list[ReadyGroup]:

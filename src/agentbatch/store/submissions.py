@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentbatch.store import items, jobs, messages, provider_batches, runs
-from agentbatch.store.bulk import Op, keep, run_guarded
+from agentbatch.store import items, jobs, messages, runs
+from agentbatch.store.bulk import Check, Op, insert_op, keep, run_guarded
+from agentbatch.store.provider_batches import SUBMITTING
+from agentbatch.store.tables import provider_batches as pb
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +53,7 @@ async def record_chunk(
     entirely leaves nothing behind. With ``supersede`` (run id -> the item it waits on)
     the runs are waiting, not queued, and move to the new items."""
     dialect = conn.dialect.name
-    checks = (
-        () if first else (provider_batches.still_submitting_check(dialect, batch_id, owner, 1),)
-    )
+    checks = () if first else (still_submitting_check(dialect, batch_id, owner, 1),)
     if supersede is None:
         guard = runs.record_statement(
             dialect, owner, now, [(i.run_id, i.run_fence, i.item_id) for i in chunk]
@@ -86,8 +86,8 @@ async def record_chunk(
         if not moved:
             return []
         if not first:
-            return [provider_batches.grow_op(dialect, batch_id, len(moved), size)]
-        row = provider_batches.submitting_row(
+            return [grow_op(dialect, batch_id, len(moved), size)]
+        row = submitting_row(
             batch_id=batch_id,
             job_id=job_id,
             provider=provider,
@@ -100,7 +100,7 @@ async def record_chunk(
             kind=kind,
         )
         return [
-            *provider_batches.insert_ops([row], dialect),
+            *insert_op(pb, [row], dialect),
             jobs.mark_running_op(dialect, job_id, now),
         ]
 
@@ -116,3 +116,58 @@ async def record_chunk(
         ]
 
     return await run_guarded(conn, guard, (batch_ops, message_ops, item_ops), checks)
+
+
+def submitting_row(
+    *,
+    batch_id: str,
+    job_id: str,
+    provider: str,
+    model: str,
+    owner: str,
+    until: datetime,
+    now: datetime,
+    requests: int,
+    size: int,
+    kind: str = "batch",
+) -> dict[str, Any]:
+    """A new batch row, leased to ``owner`` with fence 1, before anything goes out."""
+    return {
+        "kind": kind,
+        "id": batch_id,
+        "job_id": job_id,
+        "provider": provider,
+        "model": model,
+        "status": SUBMITTING,
+        "request_count": requests,
+        "payload_bytes": size,
+        "poll_count": 0,
+        "lease_owner": owner,
+        "lease_expires": until,
+        "fence": 1,
+        "created_at": now,
+    }
+
+
+def still_submitting_check(dialect: str, batch_id: str, owner: str, fence: int) -> Check:
+    """The record transaction writes nothing unless the batch is still this claim's."""
+    marks = ("?", "?", "?") if dialect == "sqlite" else ("$1", "$2", "$3")
+    sql = (
+        f"SELECT count(*) FROM provider_batches WHERE id = {marks[0]} AND status = 'submitting' "
+        f"AND lease_owner = {marks[1]} AND fence = {marks[2]}"
+    )
+    return sql, (batch_id, owner, fence), 1
+
+
+def grow_op(dialect: str, batch_id: str, requests: int, size: int) -> Op:
+    if dialect == "sqlite":
+        sql = (
+            "UPDATE provider_batches SET request_count = request_count + ?, "
+            "payload_bytes = payload_bytes + ? WHERE id = ?"
+        )
+    else:
+        sql = (
+            "UPDATE provider_batches SET request_count = request_count + $1, "
+            "payload_bytes = payload_bytes + $2 WHERE id = $3"
+        )
+    return sql, [(requests, size, batch_id)]
