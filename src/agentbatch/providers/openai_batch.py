@@ -14,12 +14,9 @@ every request of its input file as errored with the batch's error. The SDK does 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import openai
@@ -29,6 +26,12 @@ from agentbatch.domain.model_io import ItemResult, ModelRequest, Outcome
 from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
 from agentbatch.providers.anthropic.provider import ORPHAN_SKEW, check_base_url
 from agentbatch.providers.base import BatchLimits, BatchTag, PollResult, ProviderBase
+from agentbatch.providers.openai_files import (
+    failed_results,
+    parse_result_line,
+    records,
+    write_jsonl,
+)
 from agentbatch.providers.openai_responses import (
     RESPONSES_PATH,
     decode_response,
@@ -45,57 +48,6 @@ from agentbatch.providers.openai_wire import (
 logger = logging.getLogger(__name__)
 
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
-# HTTP statuses of a request that may succeed when sent again (as the SDK's retry policy)
-TRANSIENT_STATUS = frozenset({408, 409, 429})
-_UNANSWERED = {"batch_expired": Outcome.EXPIRED, "batch_cancelled": Outcome.CANCELED}
-
-
-def parse_result_line(record: Mapping[str, Any]) -> ItemResult | None:
-    """One output- or error-file line to an ItemResult (None when it names no custom_id)."""
-    custom_id = record.get("custom_id")
-    if not isinstance(custom_id, str):
-        return None
-    response = record.get("response")
-    if isinstance(response, Mapping):
-        status = response.get("status_code")
-        body = response.get("body") or {}
-        if status == 200:
-            try:
-                decoded = (
-                    decode_response(body)
-                    if isinstance(body, Mapping) and body.get("object") == "response"
-                    else decode_completion(body)
-                )
-                return ItemResult(custom_id, Outcome.SUCCEEDED, response=decoded)
-            except (ValueError, TypeError, AttributeError) as exc:
-                return ItemResult(custom_id, Outcome.ERRORED, error=f"unreadable completion: {exc}")
-        error = body.get("error") if isinstance(body, Mapping) else None
-        message = error.get("message") if isinstance(error, Mapping) else None
-        transient = not isinstance(status, int) or status in TRANSIENT_STATUS or status >= 500
-        return ItemResult(
-            custom_id,
-            Outcome.ERRORED,
-            error=f"HTTP {status}: {message or body}",
-            retryable=transient,
-        )
-    error = record.get("error")
-    if isinstance(error, Mapping):
-        code = str(error.get("code") or "")
-        outcome = _UNANSWERED.get(code, Outcome.ERRORED)
-        return ItemResult(custom_id, outcome, error=f"{code}: {error.get('message') or ''}".strip())
-    return ItemResult(
-        custom_id, Outcome.ERRORED, error="result line has neither response nor error"
-    )
-
-
-def _write_jsonl(entries: Sequence[Mapping[str, Any]]) -> Path:
-    with tempfile.NamedTemporaryFile(
-        "w", suffix=".jsonl", encoding="utf-8", delete=False
-    ) as handle:
-        for entry in entries:
-            handle.write(json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
-            handle.write("\n")
-    return Path(handle.name)
 
 
 class OpenAIBatchProvider(ProviderBase):
@@ -174,7 +126,7 @@ class OpenAIBatchProvider(ProviderBase):
     async def _submit_one(
         self, model: str, endpoint: str, entries: Sequence[dict[str, Any]], tag: BatchTag | None
     ) -> str:
-        path = await asyncio.to_thread(_write_jsonl, entries)
+        path = await asyncio.to_thread(write_jsonl, entries)
         try:
             size = path.stat().st_size
             if size > self.limits.max_bytes:
@@ -247,59 +199,16 @@ class OpenAIBatchProvider(ProviderBase):
     async def _results_one(self, handle: str) -> AsyncIterator[ItemResult]:
         batch = await self._retrieve(handle)
         if batch.status == "failed":
-            async for result in self._failed_results(batch):
+            async for result in failed_results(self._client, batch):
                 yield result
             return
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
                 continue
-            async for record in self._records(file_id):
+            async for record in records(self._client, file_id):
                 parsed = parse_result_line(record)
                 if parsed is not None:
                     yield parsed
-
-    async def _failed_results(self, batch: Any) -> AsyncIterator[ItemResult]:
-        """Every request of a batch that failed validation, errored with the batch's error."""
-        errors = list(batch.errors.data or []) if batch.errors else []
-        by_line = {e.line: e for e in errors if e.line is not None}
-        summary = "; ".join(f"{e.code}: {e.message}" for e in errors[:3]) or "batch failed"
-        if len(errors) > 3:
-            summary += f" (+{len(errors) - 3} more)"
-        own: dict[str, str] = {}  # custom_id -> its line's own error ('' when none)
-        async for record in self._records(batch.input_file_id, numbered=True):
-            number = int(record.pop("__line__"))
-            custom_id = record.get("custom_id")
-            if not isinstance(custom_id, str):
-                continue
-            error = by_line.get(number)
-            if error is not None and not own.get(custom_id):
-                own[custom_id] = f"{error.code}: {error.message} (line {number})"
-            own.setdefault(custom_id, "")
-        for custom_id, error_text in own.items():
-            message = f"batch failed validation: {error_text or summary}"
-            yield ItemResult(custom_id, Outcome.ERRORED, error=message)
-
-    async def _records(self, file_id: str, numbered: bool = False) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async with self._client.files.with_streaming_response.content(file_id) as response:
-                number = 0
-                async for line in response.iter_lines():
-                    number += 1
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        logger.warning(
-                            "skipping unparseable line", extra={"file_id": file_id, "line": number}
-                        )
-                        continue
-                    if isinstance(record, dict):
-                        if numbered:
-                            record["__line__"] = number
-                        yield record
-        except openai.OpenAIError as exc:
-            raise provider_error(exc, f"file download ({file_id})") from exc
 
     async def cancel(self, handle: str) -> None:
         for one in handle.split("+"):
