@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
-from typing import Any
 
 import click
 
 from agentbatch import __version__
 from agentbatch.cli.agent_edit_cmd import register as register_agent_edits
 from agentbatch.cli.agent_files_cmd import export_agents, import_agents
-from agentbatch.cli.agents_cmd import agents_group, blocks_group
+from agentbatch.cli.agents_cmd import agents_group
 from agentbatch.cli.batches_cmd import batches_group
-from agentbatch.cli.bench_options import cost_options
+from agentbatch.cli.bench_cmd import bench
+from agentbatch.cli.blocks_cmd import blocks_group
 from agentbatch.cli.common import console, database_option, err_console, run, setup_logging
 from agentbatch.cli.results_cmd import register as register_results
 from agentbatch.cli.schedules_cmd import schedules_group
@@ -47,6 +46,7 @@ cli.add_command(selectors_group)
 cli.add_command(serve)
 cli.add_command(ui)
 cli.add_command(keys_group)
+cli.add_command(bench)
 
 
 @cli.group("db")
@@ -160,107 +160,6 @@ def demo(
     if n_agents < 1 or steps < 1:
         raise click.BadParameter("--agents and --steps must be at least 1")
     run(run_demo(DemoOptions(n_agents, steps, model, database_url, org), console))
-
-
-@cli.command("bench")
-@click.option("--agents", "n_agents", default=1000, show_default=True)
-@click.option("--steps", default=3, show_default=True)
-@click.option(
-    "--provider",
-    default="scripted",
-    show_default=True,
-    type=click.Choice(
-        [
-            "scripted",
-            "anthropic-emulator",
-            "openai-emulator",
-            "google-emulator",
-            "mistral-emulator",
-            "openrouter-emulator",
-        ]
-    ),
-)
-@cost_options
-@click.option("--custom-tool", is_flag=True, help="Benchmark the custom-tool sandbox instead.")
-@click.option("--calls", default=2000, show_default=True, help="Calls for --custom-tool.")
-@click.option(
-    "--sandbox",
-    default=None,
-    type=click.Choice(["auto", "bwrap", "process"]),
-    help="Sandbox for --custom-tool (default: AGENTBATCH_SANDBOX, else auto).",
-)
-@click.option(
-    "--trace",
-    is_flag=True,
-    help="Trace the job (spans encoded as OTLP protobuf and dropped) to measure tracing's cost.",
-)
-@click.option(
-    "--dashboard",
-    is_flag=True,
-    help="Time the dashboard's pages over a job of --agents runs instead.",
-)
-@click.option(
-    "--archival", is_flag=True, help="Benchmark archival memory search instead (labelled fixture)."
-)
-@click.option("--passages", "n_passages", default=10_000, show_default=True)
-@click.option("--database-url", default=None, help="Default: a temporary SQLite file.")
-@click.option("--json", "as_json", is_flag=True)
-def bench(
-    n_agents: int,
-    trace: bool,
-    dashboard: bool,
-    steps: int,
-    provider: str,
-    custom_tool: bool,
-    calls: int,
-    sandbox: str | None,
-    archival: bool,
-    n_passages: int,
-    database_url: str | None,
-    as_json: bool,
-    **cost: Any,
-) -> None:
-    """Measure throughput: N agents, one job of K steps (scripted provider, instant batches)."""
-    from agentbatch.bench_report import print_bench, print_sandbox_bench
-
-    if archival:
-        from agentbatch.archival_bench import run_archival_bench
-
-        if not 10 <= n_passages <= 1_000_000:
-            raise click.BadParameter("--passages must be between 10 and 1,000,000")
-        found = run(run_archival_bench(database_url, n_passages))
-        click.echo(json.dumps(found, indent=2))
-        return
-
-    if custom_tool:
-        from agentbatch.security_settings import SecuritySettings
-        from agentbatch.tools.sandbox.bench import bench_sandbox
-
-        result = run(bench_sandbox(calls, backend=sandbox or SecuritySettings.from_env().sandbox))
-        click.echo(json.dumps(result, indent=2)) if as_json else print_sandbox_bench(result)
-        return
-    if dashboard:
-        from agentbatch.bench_observe import bench_dashboard
-
-        click.echo(json.dumps(bench_dashboard(n_agents, database_url=database_url), indent=2))
-        return
-    from agentbatch.bench import BenchConfig, run_bench
-
-    if n_agents < 1 or steps < 1:
-        raise click.BadParameter("--agents and --steps must be at least 1")
-    config = BenchConfig(
-        agents=n_agents,
-        steps=steps,
-        database_url=database_url,
-        provider=provider,
-        trace=trace,
-        **cost,
-    )
-    result = run(run_bench(config))
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        print_bench(result)
 
 
 @cli.command("emulate")
