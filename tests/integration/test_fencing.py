@@ -254,3 +254,38 @@ async def test_crash_between_provider_create_and_record(
     async with app.db.read() as conn:
         attempts = (await conn.execute(select(runs.c.attempt))).scalars().all()
     assert set(attempts) == {1}  # reset after the step that followed the interruption
+
+
+async def test_results_read_again_while_steps_wait_for_tools(
+    app: AgentBatch, recorder: RecordingProvider
+) -> None:
+    """A batch read twice (a worker died mid-ingest, a broken results stream) while its
+    steps wait for tools outside the apply pass: the second read leaves them waiting, and
+    the tool pass resolves each exactly once."""
+    from agentbatch.runtime.apply import apply_results
+    from agentbatch.runtime.poll import poll_pass
+
+    ids = await agents(app, 4)
+    search = [
+        {"tool": "conversation_search", "args": {"query": "hi"}, "heartbeat": True},
+        {"tool": "send_message", "args": {"message": "done"}, "heartbeat": False},
+    ]
+    for agent_id in ids:
+        await app.agent_edits.update_agent(
+            app.org_id, agent_id, {"tools": ["send_message", "conversation_search"]}
+        )
+    job_id = await start(app, ids, script=search)
+    worker = app.worker()
+    await submit_pass(worker.ctx)
+    [(handle, _)] = recorder.submits
+    replay = [item async for item in recorder.inner.results(handle)]
+    await poll_pass(worker.ctx)  # ingest: every step waits for its tool
+    async with app.db.read() as conn:
+        states = (await conn.execute(select(runs.c.status))).scalars().all()
+    assert set(states) == {"waiting_tools"}
+    stats = await apply_results(worker.ctx, replay)  # the same results, read again
+    assert stats.applied == stats.ignored == 0
+    assert await worker.run_until(job_id, timeout_s=60) == "completed"
+    for agent_id in ids:
+        kinds = [m.kind for m in await job_messages(app, job_id) if m.agent_id == agent_id]
+        assert kinds == ["input", "assistant", "tool", "heartbeat", "assistant", "tool"]

@@ -29,7 +29,7 @@ from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.leases import LeaseKeeper
 from agentbatch.runtime.memory_tools import OUTSIDE, run_memory_tool_outside
 from agentbatch.runtime.retry import backoff_delay
-from agentbatch.store import items, runs
+from agentbatch.store import items, runs, tool_runs
 from agentbatch.store.rows import ToolRun
 from agentbatch.tools.builtins import ToolResult
 
@@ -55,7 +55,7 @@ class ToolSteps:
         now = ctx.clock()
 
         async def claim(conn: Any) -> list[ToolRun]:
-            return await runs.claim_waiting_tools(
+            return await tool_runs.claim_waiting_tools(
                 conn,
                 owner=ctx.owner,
                 now=now,
@@ -109,8 +109,8 @@ async def _stored_result(ctx: RuntimeContext, item_id: str) -> ItemResult | None
 
 async def run_step_tools(ctx: RuntimeContext, run: ToolRun) -> None:
     result = await _stored_result(ctx, run.current_item_id)
-    if result is None:
-        log.warning("run %s waits for tools but its result is missing", run.id)
+    if result is None:  # never expected: the step cannot resume, so it must not loop
+        await _fail_stalled(ctx, run, "the step's model result is missing")
         return
     tool_results: dict[ToolKey, ToolResult] = {}
     crashed = run.tool_attempts > ctx.settings.max_tool_attempts
@@ -118,6 +118,10 @@ async def run_step_tools(ctx: RuntimeContext, run: ToolRun) -> None:
     for _round in range(MAX_ROUNDS):
         planned = await read_chunk(ctx, [result], expect_status=WAITING, tool_results=tool_results)
         if planned.snapshot is None or run.current_item_id not in planned.snapshot.current:
+            if not planned.snapshot or run.current_item_id not in planned.snapshot.items:
+                # the item was settled while its run still waits on it: never expected
+                # (applied elsewhere moves the run on); fail rather than wait forever
+                await _fail_stalled(ctx, run, "the step's result was settled elsewhere")
             return  # applied meanwhile, or the run moved on (cancelled)
         trial = plan(
             planned.snapshot.with_fresh_memory(),
@@ -172,3 +176,16 @@ async def _call(ctx: RuntimeContext, pending: PendingCall) -> ToolResult:
     except Exception as exc:  # a tool failure must never break the pass
         log.exception("tool %s failed to run", call.name)
         return ToolResult(False, f"{type(exc).__name__}: {exc}")
+
+
+async def _fail_stalled(ctx: RuntimeContext, run: ToolRun, why: str) -> None:
+    """The run's step cannot resume: fail it (only while still waiting under this claim)."""
+    now = ctx.clock()
+    error = f"{why}; the step cannot resume"
+    moved = await ctx.db.transact(
+        lambda conn: tool_runs.fail_waiting_tools(
+            conn, run.id, ctx.owner, run.fence, error=error, now=now
+        )
+    )
+    if moved:
+        log.error("run %s failed: %s", run.id, error)

@@ -21,7 +21,7 @@ from agentbatch.domain.statuses import RUN_ACTIVE, JobStatus, RunStatus
 from agentbatch.store.bulk import Op, run_guarded, to_driver, update_ops
 from agentbatch.store.fenced import Statement, fenced_update
 from agentbatch.store.leases import claim_rows, lease_free
-from agentbatch.store.rows import ClaimedRun, ReadyGroup, ToolRun
+from agentbatch.store.rows import ClaimedRun, ReadyGroup
 from agentbatch.store.tables import batch_jobs, runs
 
 _CHUNK = 2000
@@ -82,50 +82,6 @@ async def claim(
     )
     rows = await claim_rows(conn, runs, candidates, owner, until, skip_locked, _CLAIMED_COLUMNS)
     return sorted((ClaimedRun(*r) for r in rows), key=lambda r: r.id)
-
-
-async def claim_waiting_tools(
-    conn: AsyncConnection,
-    *,
-    owner: str,
-    now: datetime,
-    until: datetime,
-    limit: int,
-    skip_locked: bool,
-) -> list[ToolRun]:
-    """Lease runs whose step waits for its tools; each claim counts a tool attempt."""
-    open_jobs = select(batch_jobs.c.id).where(batch_jobs.c.status.in_(_OPEN_JOBS))
-    candidates = (  # through the open jobs (the (job_id, status) index), never a scan
-        select(runs.c.id)
-        .where(
-            runs.c.job_id.in_(open_jobs),
-            runs.c.status == RunStatus.WAITING_TOOLS.value,
-            lease_free(runs, now),
-        )
-        .order_by(runs.c.updated_at)
-        .limit(limit)
-    )
-    if skip_locked:
-        candidates = candidates.with_for_update(skip_locked=True)
-    result = await conn.execute(
-        update(runs)
-        .where(runs.c.id.in_(candidates.scalar_subquery()))
-        .values(
-            lease_owner=owner,
-            lease_expires=until,
-            fence=runs.c.fence + 1,
-            tool_attempts=runs.c.tool_attempts + 1,
-        )
-        .returning(
-            runs.c.id,
-            runs.c.job_id,
-            runs.c.agent_id,
-            runs.c.current_item_id,
-            runs.c.fence,
-            runs.c.tool_attempts,
-        )
-    )
-    return [ToolRun(*r) for r in result.all()]
 
 
 async def renew(

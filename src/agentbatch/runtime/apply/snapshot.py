@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from agentbatch.domain.agents import AgentSpec
 from agentbatch.domain.model_io import ItemResult, Outcome
+from agentbatch.domain.statuses import RunStatus
 from agentbatch.runtime.apply.calls import touches_memory
 from agentbatch.runtime.catalog import catalog_for
 from agentbatch.step.prepare import ToolCatalog
 from agentbatch.step.workspace import MemoryWorkspace
 from agentbatch.store import blocks, items, run_reads
 from agentbatch.store.rows import CustomTool, ItemRef, JobSettings, RunState
+
+_STEP_PHASES = frozenset({RunStatus.WAITING_MODEL.value, RunStatus.WAITING_TOOLS.value})
 
 if TYPE_CHECKING:
     from agentbatch.runtime.context import RuntimeContext
@@ -55,6 +58,17 @@ async def read_snapshot(
     ``memory_for``) their blocks, locked when asked (inside a write transaction)."""
     found = await items.unapplied(conn, list(results), lock=lock)
     states = await run_reads.load_states(conn, [i.run_id for i in found.values()], lock=lock)
+    # an item that is its run's current item in the other phase of a step (the ingest
+    # re-reading a result whose step waits for its tools) belongs to that phase: left alone
+    for item_id, item in list(found.items()):
+        run = states.get(item.run_id)
+        if (
+            run is not None
+            and run.current_item_id == item_id
+            and run.status != expect_status
+            and run.status in _STEP_PHASES
+        ):
+            del found[item_id]
     jobs = await ctx.jobs.load(conn, {i.job_id for i in found.values()})
     current = {
         item_id
