@@ -198,11 +198,27 @@ async def test_batch_that_cannot_be_created_costs_an_attempt_then_succeeds(
 ) -> None:
     ids = await _agents(app)
     job_id = await _job(app, ids)
-    flaky = Flaky(recorder, submit_failures=1)
+    # transient failures that outlive the provider-call retries (5, then a 6th)
+    flaky = Flaky(recorder, submit_failures=6, retryable=True)
     app.registry.register("scripted", flaky)  # type: ignore[arg-type]
     await app.worker().run_until(job_id, timeout_s=30)
     await _assert_exactly_once(app, job_id, ids)
     assert [r.attempt for r in recorder.requests[ids[0]]] == [1, 2, 1]
+
+
+async def test_batch_refused_as_invalid_fails_its_runs_at_once(
+    app: AgentBatch, recorder: RecordingProvider
+) -> None:
+    ids = await _agents(app)
+    job_id = await _job(app, ids)
+    flaky = Flaky(recorder, submit_failures=1, retryable=False)  # e.g. an HTTP 400
+    app.registry.register("scripted", flaky)  # type: ignore[arg-type]
+    assert await app.worker().run_until(job_id, timeout_s=30) == "failed"
+    for run in await app.jobs.job_runs(None, job_id):
+        assert (run["status"], run["attempt"]) == ("failed", 1)
+        assert "injected submit failure" in run["last_error"]
+    job = await app.jobs.get_job(None, job_id)
+    assert "invalid_request" in job["error"]
 
 
 async def test_ingest_of_partial_results_settles_missing_items(

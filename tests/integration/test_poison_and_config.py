@@ -80,6 +80,35 @@ async def test_nul_and_lone_surrogates_are_stored_replaced(
         assert all(r == "done" + CLEAN for r in replies)
 
 
+async def _refuse_poison(app: AgentBatch) -> None:
+    """A database trigger that refuses any message whose text is POISON: a value the
+    database refuses, whatever the reason (a constraint, an encoding, a size)."""
+    async with app.db.write() as conn:
+        if app.db.is_sqlite:
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages "
+                "WHEN NEW.content = 'POISON' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        else:
+            await conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.content = 'POISON' THEN RAISE EXCEPTION 'refused'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+            )
+
+
+async def _drop_poison_trigger(app: AgentBatch) -> None:
+    async with app.db.write() as conn:
+        if app.db.is_sqlite:
+            await conn.exec_driver_sql("DROP TRIGGER refuse_poison")
+        else:
+            await conn.exec_driver_sql("DROP TRIGGER refuse_poison ON messages")
+
+
 async def test_a_value_the_database_refuses_fails_only_its_step(
     app: AgentBatch, recorder: RecordingProvider
 ) -> None:
@@ -87,24 +116,50 @@ async def test_a_value_the_database_refuses_fails_only_its_step(
     held = Held(recorder)
     victim: list[str] = []
 
-    def overflow(item: ItemResult) -> ItemResult:
-        # the first result seen reports a token count no BIGINT column can hold
+    def poison(item: ItemResult) -> ItemResult:
+        # the first result seen carries text the database refuses
         if victim and item.custom_id != victim[0]:
             return item
         victim.append(item.custom_id)
         assert item.response is not None
-        huge = dataclasses.replace(item.response, usage=Usage(input_tokens=2**70))
-        return dataclasses.replace(item, response=huge, response_json=None)
+        bad = dataclasses.replace(item.response, content="POISON")
+        return dataclasses.replace(item, response=bad, response_json=None)
 
-    held.alter = overflow
+    held.alter = poison
     app.registry.register("scripted", held)  # type: ignore[arg-type]
-    job_id = await start(app, ids)
-    assert await app.worker().run_until(job_id, timeout_s=60) == "completed"
+    await _refuse_poison(app)
+    try:
+        job_id = await start(app, ids)
+        assert await app.worker().run_until(job_id, timeout_s=60) == "completed"
+    finally:
+        await _drop_poison_trigger(app)
     job = await assert_consistent(app, job_id, ids)
     assert job["runs"]["completed"] == 4 and job["runs"]["failed"] == 1
     states = await _run_states(app, job_id)
     failed = [s for s in states.values() if s[0] == "failed"]
     assert failed[0][1] == "apply" and "could not be applied" in failed[0][2]
+    assert "refused" in failed[0][2] and "INSERT" not in failed[0][2]  # no SQL shown
+
+
+async def test_absurd_token_counts_are_capped_not_stored_as_given(
+    app: AgentBatch, recorder: RecordingProvider
+) -> None:
+    ids = await agents(app, 2)
+    held = Held(recorder)
+
+    def huge(item: ItemResult) -> ItemResult:
+        assert item.response is not None
+        usage = Usage(input_tokens=2**70, output_tokens=-5)
+        return dataclasses.replace(
+            item, response=dataclasses.replace(item.response, usage=usage), response_json=None
+        )
+
+    held.alter = huge
+    app.registry.register("scripted", held)  # type: ignore[arg-type]
+    job_id = await start(app, ids)
+    assert await app.worker().run_until(job_id, timeout_s=60) == "completed"
+    usage = (await app.jobs.get_job(None, job_id))["usage"]
+    assert 0 < usage["input_tokens"] <= 2 * 2 * (1 << 40) and usage["output_tokens"] == 0
 
 
 async def test_missing_provider_key_fails_at_once_and_the_worker_goes_on(

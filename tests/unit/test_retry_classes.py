@@ -100,3 +100,29 @@ async def test_a_failing_worker_backs_off_with_one_line_per_failure(
     assert records[0].exc_info is not None  # the first failure's traceback, once
     assert all(r.exc_info is None for r in records[1:])
     assert "8 in a row: OSError: disk full" in records[-1].getMessage()
+
+
+def test_a_malformed_result_line_fails_only_its_item() -> None:
+    bad_usage = {
+        "custom_id": "item-1",
+        "result": {
+            "type": "succeeded",
+            "message": {"content": [], "usage": {"input_tokens": "12abc"}},
+        },
+    }
+    no_id = {
+        "custom_id": "item-2",
+        "result": {
+            "type": "succeeded",
+            "message": {"content": [{"type": "tool_use", "name": "x", "input": {}}]},
+        },
+    }
+    for line in (bad_usage, no_id):
+        result = decode_line(line)
+        assert result.outcome.value == "errored" and result.retryable
+        assert result.custom_id == line["custom_id"]
+        assert result.error is not None and result.error.startswith("unreadable result")
+    broken = parse_result_line(
+        {"custom_id": "item-3", "response": {"status_code": 200, "body": {"choices": "x"}}}
+    )
+    assert broken is not None and broken.outcome.value == "errored"

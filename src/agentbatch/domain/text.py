@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from agentbatch.domain.messages import ToolCall
-from agentbatch.domain.model_io import ItemResult, ModelResponse
+from agentbatch.domain.model_io import ItemResult, ModelResponse, Usage
 
 REPLACEMENT = "\ufffd"
 
@@ -77,10 +77,34 @@ def storable_response(response: ModelResponse) -> ModelResponse:
     )
 
 
+# a token count above this is no count a model reports: the provider's answer is wrong
+MAX_TOKENS_REPORTED = 1 << 40
+
+
+def _sane_usage(response: ModelResponse) -> ModelResponse:
+    usage = response.usage
+    counts = (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+    )
+    if all(0 <= c <= MAX_TOKENS_REPORTED for c in counts):
+        return response
+    fixed = Usage(*(min(max(c, 0), MAX_TOKENS_REPORTED) for c in counts))
+    return dataclasses.replace(response, usage=fixed)
+
+
 def storable_result(result: ItemResult) -> ItemResult:
-    """The result with its response and error storable. Stored JSON text of a response
-    that needed cleaning is dropped (it is encoded again from the clean response)."""
+    """The result with its response and error storable (and absurd token counts capped).
+    Stored JSON text of a response that needed cleaning is dropped (it is encoded again
+    from the clean response)."""
     response = result.response
+    if response is not None:
+        sane = _sane_usage(response)
+        if sane is not response:
+            result = dataclasses.replace(result, response=sane, response_json=None)
+            response = sane
     cleaned = storable_response(response) if response is not None else None
     error = storable_opt(result.error)
     unchanged = cleaned is response and error is result.error

@@ -41,7 +41,7 @@ def parse_result_line(record: Mapping[str, Any]) -> ItemResult | None:
                     else decode_completion(body)
                 )
                 return ItemResult(custom_id, Outcome.SUCCEEDED, response=decoded)
-            except (ValueError, TypeError, AttributeError) as exc:
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 return ItemResult(custom_id, Outcome.ERRORED, error=f"unreadable completion: {exc}")
         error = body.get("error") if isinstance(body, Mapping) else None
         message = error.get("message") if isinstance(error, Mapping) else None

@@ -39,9 +39,14 @@ def decode_line(line: Mapping[str, Any]) -> ItemResult:
     result = line.get("result") or {}
     kind = result.get("type")
     if kind == "succeeded":
-        return ItemResult(
-            custom_id, Outcome.SUCCEEDED, response=decode_message(result.get("message") or {})
-        )
+        try:
+            response = decode_message(result.get("message") or {})
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # one malformed line fails only its own item (retried), never the whole batch
+            return ItemResult(
+                custom_id, Outcome.ERRORED, error=f"unreadable result: {type(exc).__name__}: {exc}"
+            )
+        return ItemResult(custom_id, Outcome.SUCCEEDED, response=response)
     if kind == "errored":
         text = error_text(result.get("error"))
         return ItemResult(

@@ -78,7 +78,13 @@ def decode_line(key: str, line: Mapping[str, Any]) -> ItemResult:
     response = line.get("response")
     if not isinstance(response, Mapping):
         return ItemResult(key, Outcome.ERRORED, error="result has neither response nor error")
-    return decode_response(key, response)
+    try:
+        return decode_response(key, response)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # one malformed line fails only its own item (retried), never the whole batch
+        return ItemResult(
+            key, Outcome.ERRORED, error=f"unreadable result: {type(exc).__name__}: {exc}"
+        )
 
 
 def decode_response(key: str, response: Mapping[str, Any]) -> ItemResult:

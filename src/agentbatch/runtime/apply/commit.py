@@ -170,7 +170,7 @@ async def _fail_poisoned(
     ctx: RuntimeContext, planned: Planned, item_id: str, exc: Exception
 ) -> ApplyStats:
     """The one item that cannot be applied: its step fails with the error, alone."""
-    error = storable(f"the result could not be applied: {type(exc).__name__}: {str(exc)[:500]}")
+    error = storable(f"the result could not be applied: {_describe(exc)}")
     log.warning("item %s: %s", item_id, error)
     now = ctx.clock()
     result = planned.results[item_id]
@@ -211,3 +211,11 @@ async def _fail_poisoned(
     stats = await ctx.db.transact(txn)
     ctx.observe.runs_failed("apply", stats.failed)
     return stats
+
+
+def _describe(exc: BaseException) -> str:
+    """The error for the run's owner: its class and message, without the SQL statement
+    and parameters a database error carries (they are in the worker's log)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).split("[SQL:", 1)[0].strip().splitlines()
+    return f"{type(inner).__name__}: {(text[0] if text else '')[:300]}"

@@ -2,8 +2,9 @@
 ``accept`` transition. A create that succeeds for a batch that was cancelled or abandoned
 meanwhile is cancelled at the provider at once (and left to the cleanup pass to follow).
 A refused create settles the batch's items: a configuration error (missing or rejected
-key, bad base URL) fails their runs at once; any other refusal costs each an attempt
-(nothing was created or billed, so trying again is cheap)."""
+key, bad base URL) or a refusal as invalid (HTTP 400-class) fails their runs at once with
+the provider's message; a transient failure that outlived the retries costs each an
+attempt."""
 
 from __future__ import annotations
 
@@ -62,10 +63,13 @@ async def _send(ctx: RuntimeContext, provider: BatchProvider, batch: OutgoingBat
         log.warning("provider batch %s not created: %s", batch.batch_id, exc)
         await _refused(ctx, batch, str(exc), Outcome.ERRORED, False, "config")
         return
-    except ProviderError as exc:  # nothing was created or billed: costs an attempt
+    except ProviderError as exc:
+        # transient (retries used up): costs each item an attempt; refused as invalid
+        # (HTTP 400-class): the same batch would be refused again, so its runs fail now
         log.warning("provider batch %s not created: %s", batch.batch_id, exc)
         error = f"batch could not be created: {exc}"
-        await _refused(ctx, batch, error, Outcome.ERRORED, True, None)
+        kind = None if exc.retryable else "invalid_request"
+        await _refused(ctx, batch, error, Outcome.ERRORED, exc.retryable, kind)
         return
     await ctx.hooks.fire("created", batch_id=batch.batch_id, handle=handle)
     await _accept(ctx, provider, batch, handle)
