@@ -108,7 +108,14 @@ class BatchProvider(Protocol):
 
 
 class ProviderBase:
-    """Neutral defaults for the optional parts of :class:`BatchProvider`."""
+    """Neutral defaults for the optional parts of :class:`BatchProvider`.
+
+    ``orphans_exact``: whether ``find_orphans`` matches a batch by the tag it carries
+    (metadata, display name). Providers without batch metadata match by creation time and
+    request count, which another worker's batch, created but not yet recorded, can match
+    too: the runtime then waits until no such create is in flight."""
+
+    orphans_exact = True
 
     async def cleanup(self, handle: str) -> None:
         return None
@@ -131,6 +138,10 @@ def check_config(provider: BatchProvider) -> None:
     check = getattr(provider, "check_config", None)
     if check is not None:
         check()
+
+
+def orphans_exact(provider: BatchProvider) -> bool:
+    return bool(getattr(provider, "orphans_exact", True))
 
 
 async def find_orphans(provider: BatchProvider, tag: BatchTag) -> list[str]:

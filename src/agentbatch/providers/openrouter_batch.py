@@ -42,6 +42,7 @@ ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 
 class OpenRouterBatchProvider(ProviderBase):
     name = "openrouter"
+    orphans_exact = False  # no batch metadata
     limits = BatchLimits(max_requests=50_000, max_bytes=100 * 1024 * 1024)
 
     def __init__(

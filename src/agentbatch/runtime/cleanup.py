@@ -22,8 +22,9 @@ from agentbatch.domain.statuses import BatchStatus
 from agentbatch.domain.text import storable_result
 from agentbatch.errors import ConfigError, ProviderError, UnknownBatch
 from agentbatch.ids import as_utc
-from agentbatch.providers.base import BatchProvider, BatchTag, find_orphans
+from agentbatch.providers.base import BatchProvider, BatchTag
 from agentbatch.runtime.context import RuntimeContext, poll_delay
+from agentbatch.runtime.orphans import unknown_batches
 from agentbatch.store import batch_cleanup, items
 from agentbatch.store.rows import LeasedBatch
 
@@ -135,10 +136,10 @@ async def _lookup(ctx: RuntimeContext, batch: LeasedBatch, provider: BatchProvid
     created = as_utc(batch.created_at)
     assert created is not None
     tag = BatchTag(batch.id, batch.job_id, created, batch.request_count, as_utc(before))
-    found = await find_orphans(provider, tag)
-    async with ctx.db.read() as conn:
-        known = await batch_cleanup.known_handles(conn, provider.name, found)
-    orphans = [h for h in found if h not in known]
+    orphans = await unknown_batches(ctx, provider, tag)
+    if orphans is None:  # another create that would look the same is in flight
+        await _later(ctx, batch)
+        return
     for handle in orphans:
         log.warning("provider batch %s was created but never recorded: cancelling", handle)
         await provider.cancel(handle)

@@ -98,3 +98,22 @@ async def known_handles(conn: AsyncConnection, provider: str, handles: Iterable[
         select(pb.c.external_id).where(pb.c.provider == provider, pb.c.external_id.in_(wanted))
     )
     return {r.external_id for r in rows}
+
+
+async def creates_in_flight(
+    conn: AsyncConnection, provider: str, requests: int, now: datetime, *, besides: str
+) -> int:
+    """Other batches of this provider and size whose create may be in flight (a live
+    lease, no handle yet): a provider without batch metadata cannot tell theirs from an
+    orphan of the same size."""
+    rows = await conn.execute(
+        select(pb.c.id).where(
+            pb.c.provider == provider,
+            pb.c.request_count == requests,
+            pb.c.external_id.is_(None),
+            pb.c.lease_owner.is_not(None),
+            pb.c.lease_expires >= now,
+            pb.c.id != besides,
+        )
+    )
+    return len(rows.all())

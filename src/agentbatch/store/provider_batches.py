@@ -129,7 +129,8 @@ async def finish_live(
 async def fail_creation(
     conn: AsyncConnection, batch_id: str, owner: str, fence: int, *, error: str, now: datetime
 ) -> bool:
-    """submitting → failed: the provider refused the create (under this claim)."""
+    """submitting → failed: the provider refused the create (under this claim). A try
+    whose answer was lost may have created it after all: the cleanup pass looks."""
     return await moved(
         conn,
         update(pb)
@@ -140,6 +141,8 @@ async def fail_creation(
             ended_at=now,
             lease_owner=None,
             lease_expires=None,
+            cleanup=_lookup_unless_live(),
+            next_poll_at=now,
         ),
     )
 

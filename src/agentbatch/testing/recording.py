@@ -20,6 +20,7 @@ class RecordingProvider:
         self.submits: list[tuple[str, int]] = []
         self.lives: list[str] = []  # custom_ids answered through the live API
         self.poll_interval_s = getattr(inner, "poll_interval_s", None)
+        self.orphans_exact = getattr(inner, "orphans_exact", True)
 
     def encode(self, custom_id: str, request: ModelRequest) -> dict[str, Any]:
         self.requests[request.agent_id].append(request)

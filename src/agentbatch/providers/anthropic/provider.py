@@ -75,6 +75,7 @@ class AnthropicBatchProvider(ProviderBase):
     ``ConfigError`` then, not at construction)."""
 
     name = "anthropic"
+    orphans_exact = False  # Message Batches carry no metadata
     limits = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
 
     def __init__(

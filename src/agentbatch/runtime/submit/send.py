@@ -19,6 +19,7 @@ from agentbatch.observability.logs import bind
 from agentbatch.providers.base import BatchProvider, BatchTag
 from agentbatch.runtime.context import RuntimeContext, poll_delay
 from agentbatch.runtime.leases import LeaseKeeper
+from agentbatch.runtime.orphans import cancel_quietly, unknown_batches
 from agentbatch.runtime.retry import with_retries
 from agentbatch.runtime.settle import settle_unanswered
 from agentbatch.store import batch_cleanup, provider_batches
@@ -49,10 +50,16 @@ async def _send(ctx: RuntimeContext, provider: BatchProvider, batch: OutgoingBat
     async def renew(conn: Any, until: datetime) -> bool:
         return await provider_batches.renew(conn, batch.batch_id, ctx.owner, batch.fence, until)
 
+    tries = [0]
+
+    async def create() -> str:
+        tries[0] += 1
+        return await provider.submit(batch.model_name, batch.entries, tag)
+
     try:
         async with LeaseKeeper(ctx, f"provider batch {batch.batch_id}", renew):
             handle = await with_retries(
-                lambda: provider.submit(batch.model_name, batch.entries, tag),
+                create,
                 what=f"submit to {provider.name}",
                 retries=ctx.settings.provider_retries,
                 base=ctx.settings.provider_backoff_s,
@@ -73,6 +80,23 @@ async def _send(ctx: RuntimeContext, provider: BatchProvider, batch: OutgoingBat
         return
     await ctx.hooks.fire("created", batch_id=batch.batch_id, handle=handle)
     await _accept(ctx, provider, batch, handle)
+    if tries[0] > 1:  # a failed try may have created a batch whose answer was lost
+        await _cancel_duplicates(ctx, provider, tag)
+
+
+async def _cancel_duplicates(ctx: RuntimeContext, provider: BatchProvider, tag: BatchTag) -> None:
+    unknown = await unknown_batches(ctx, provider, tag)
+    if unknown is None:
+        log.warning(
+            "provider batch %s was created after failed tries; a duplicate at %s cannot be "
+            "told apart from another worker's create right now and is left to end",
+            tag.batch_id,
+            provider.name,
+        )
+        return
+    for handle in unknown:
+        log.warning("duplicate provider batch %s (a lost answer): cancelling it", handle)
+        await cancel_quietly(provider, handle)
 
 
 async def _accept(
