@@ -13,6 +13,7 @@ from agentbatch.app import AgentBatch
 from agentbatch.cli.common import console, err_console
 from agentbatch.cli.job_report import print_routes_and_budget, print_selection
 from agentbatch.domain.statuses import JOB_TERMINAL
+from agentbatch.pricing import cache_phrase
 from agentbatch.services.context_budget import job_budget_line
 
 # exit codes of `submit --wait` and `wait` (2 stays "bad input", 1 "could not run")
@@ -86,13 +87,6 @@ async def wait_for_job(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     return job
-
-
-def cache_phrase(savings: float) -> str:
-    """Cache writes cost more than plain input: a short job can pay more than it saves."""
-    if savings < 0:
-        return f"cache costs ${-savings:.4f}"
-    return f"cache saves ${savings:.4f}"
 
 
 def print_job(job: dict[str, Any]) -> None:
