@@ -17,7 +17,7 @@ from agentbatch.cli.common import (
     print_json,
     with_app,
 )
-from agentbatch.cli.job_view import exit_for, print_job, wait_for_job
+from agentbatch.cli.job_view import exit_for, print_job, report_job, wait_for_job
 from agentbatch.domain.statuses import JobStatus
 from agentbatch.services.lookup import resolve
 
@@ -37,15 +37,12 @@ async def show(app: AgentBatch, job_id: str, errors: bool, as_json: bool) -> Non
     """Show a job: status, runs by status and stop reason, tokens, cost, failed runs' errors."""
     job_id = await resolve(app.db, "job", app.org_id, job_id)
     job = await app.jobs.get_job(app.org_id, job_id)
-    failed = (
-        await app.jobs.job_runs(app.org_id, job_id, status="failed", limit=20) if errors else []
-    )
-    if as_json:
-        print_json({**job, "failed_runs": failed})
-        return
-    print_job(job)
-    for run in failed:
-        console.print(f"  [red]failed[/red] {run['agent_id']}: {run['last_error']}")
+    if errors:
+        await report_job(app, job, as_json=as_json)
+    elif as_json:
+        print_json({**job, "failed_runs": []})
+    else:
+        print_job(job)
 
 
 @batches_group.command("list")
@@ -110,10 +107,7 @@ async def wait(app: AgentBatch, job_id: str, worker: bool, as_json: bool) -> Non
     Exits 0 when the job completed, 3 when it failed, 4 when it was cancelled."""
     job_id = await resolve(app.db, "job", app.org_id, job_id)
     job = await wait_for_job(app, job_id, run_worker=worker, quiet=as_json)
-    if as_json:
-        print_json(job)
-    else:
-        print_job(job)
+    await report_job(app, job, as_json=as_json)
     exit_for(job)
 
 
