@@ -23,7 +23,7 @@ def openai_line(custom_id: str, text: str, system: str | None = None) -> str:
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": [{"type": "text", "text": text}]}
     ]
-    body = {"model": "gpt-4.1-mini", "messages": messages, "max_tokens": 100}
+    body = {"model": "gpt-4.1-mini", "messages": messages, "max_tokens": 100, "top_p": 0.5}
     return json.dumps(
         {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
     )
@@ -51,6 +51,7 @@ def test_openai_batch_file_round_trip(ab: Cli) -> None:
     made = {a["name"]: a for a in ab.json("agents", "list", "--name", "ticket-1")}
     assert made["ticket-1"]["system"] == "You label tickets."
     assert made["ticket-1"]["model_settings"]["max_tokens"] == 100
+    assert made["ticket-1"]["model_settings"]["openai"] == {"top_p": 0.5}
 
     out = ab("batches", "export", job["id"], "--format", "openai").stdout.splitlines()
     results = {o["custom_id"]: o for o in map(json.loads, out)}
@@ -191,3 +192,21 @@ def test_ctrl_c_while_waiting_says_the_job_goes_on(ab: Cli) -> None:
     assert f"job {job['id']} goes on (it is not cancelled)" in " ".join(err.split())
     assert f"agentbatch batches wait {job['id']}" in " ".join(err.split())
     assert ab.json("batches", "show", job["id"])["status"] == "created"
+
+
+def test_model_settings_are_checked_by_agents_update(ab: Cli) -> None:
+    ab.agent("s1", ECHO)
+    bad = ab("agents", "update", "s1", "--set", "max_tokens=abc", ok=False)
+    assert bad.exit_code == 2 and "Traceback" not in bad.stderr
+    assert "model_settings.max_tokens must be a whole number" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    typo = ab("agents", "update", "s1", "--set", "max_token=5", ok=False)
+    assert typo.exit_code == 2 and "did you mean 'max_tokens'?" in typo.stderr
+    assert ab.json("agents", "show", "s1")["model_settings"] == {"script": ECHO}
+
+    ab("agents", "update", "s1", "--set", "max_tokens=64", "--set", "temperature=0.2")
+    ab("agents", "update", "s1", "--unset", "temperature")
+    settings = ab.json("agents", "show", "s1")["model_settings"]
+    assert settings == {"script": ECHO, "max_tokens": 64}
+    missing = ab("agents", "update", "s1", "--unset", "temperature", ok=False)
+    assert missing.exit_code == 2 and "no model setting 'temperature'" in missing.stderr

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from agentbatch.domain.agents import split_handle
+from agentbatch.domain.model_settings import settings_problem
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, iso, new_id, utcnow
-from agentbatch.memory_settings import window_problem
 from agentbatch.providers.registry import known_providers
 from agentbatch.schemas import AgentCreate
 from agentbatch.services.blocks import BlockOperations, block_out
@@ -38,9 +38,6 @@ def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
     }
 
 
-_ENDPOINTS = frozenset({("openai", "chat"), ("openai", "responses")})
-
-
 class AgentService(BlockOperations):
     def __init__(self, db: Database, clock: Clock = utcnow) -> None:
         self.db = db
@@ -57,15 +54,9 @@ class AgentService(BlockOperations):
                 f"unknown provider {provider!r} in model {spec.model!r}; "
                 f"known: {', '.join(sorted(known))}"
             )
-        problem = window_problem(spec.model_settings)
+        problem = settings_problem(spec.model_settings, provider)
         if problem is not None:
             raise InvalidInput(problem)
-        endpoint = spec.model_settings.get("endpoint")
-        if endpoint is not None and (provider, endpoint) not in _ENDPOINTS:
-            raise InvalidInput(
-                f"model_settings.endpoint {endpoint!r} is not available for {provider}/ models "
-                "(openai/ models take 'chat' or 'responses')"
-            )
         now = self.clock()
         async with self.db.write() as conn:
             custom = {r.name for r in await repo.tool_rows(conn, org_id, spec.tools)}
