@@ -14,6 +14,7 @@ from rich.table import Table
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import console, database_option, json_option, print_json, with_app
 from agentbatch.errors import InvalidInput
+from agentbatch.services.lookup import resolve
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # Letta's own limit on a batch request
 
@@ -89,8 +90,10 @@ async def import_agents(
 @with_app
 async def export_agents(app: AgentBatch, agent_ids: tuple[str, ...], output: str | None) -> None:
     """Write agents (blocks, tools, rules, full histories) as one Letta Agent File.
-    Tool secrets are written without their values, as Letta does."""
-    data = await app.agent_files.export_agents(app.org_id, list(agent_ids))
+    AGENT_IDS: ids, unique id prefixes or names. Tool secrets are written without their
+    values, as Letta does. Nothing is written when an agent cannot be found."""
+    ids = [await resolve(app.db, "agent", app.org_id, ref) for ref in agent_ids]
+    data = await app.agent_files.export_agents(app.org_id, ids)
     text = json.dumps(data, indent=2, ensure_ascii=False)
     if output is None:
         click.echo(text)
