@@ -26,7 +26,9 @@ def test_import_export_and_errors_from_the_command_line(cli: Cli) -> None:  # no
     assert_one_line_error(missing, "no agent has the id", "'nobody'")
     assert missing.stdout == "" and not (cli.workdir / "partial.af").exists()
 
-    report = cli.json("agents", "import", "team.af", "--model", "scripted/x")
+    second = cli("agents", "import", "team.af", "--model", "scripted/x", "--json")
+    report = json.loads(second.stdout)
+    assert "other agents are also named ada, bob" in " ".join(second.stderr.split())
     assert report["tools"]["reused"] == ["word_count", "shout"]
     ids = [a["id"] for a in report["agents"]]
     assert {a["model"] for a in report["agents"]} == {"scripted/x"}

@@ -12,9 +12,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentbatch.app import AgentBatch
-from agentbatch.cli.common import console, database_option, json_option, print_json, with_app
+from agentbatch.cli.common import (
+    console,
+    database_option,
+    err_console,
+    json_option,
+    print_json,
+    with_app,
+)
 from agentbatch.errors import InvalidInput
-from agentbatch.services.lookup import resolve
+from agentbatch.services.lookup import names_in_use, resolve
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # Letta's own limit on a batch request
 
@@ -55,6 +62,7 @@ async def import_agents(
     over is listed under "not imported"."""
     data = read_agent_file(file)
     report = await app.agent_files.import_file(app.org_id, data, model=model, strict=strict)
+    await _note_shared_names(app, report)
     if as_json:
         print_json(report)
         return
@@ -79,6 +87,21 @@ async def import_agents(
         console.print(f"[cyan]mapped:[/cyan] {escape(line)}")
     for line in report["not_imported"]:
         console.print(f"[yellow]not imported:[/yellow] {escape(line)}")
+
+
+async def _note_shared_names(app: AgentBatch, report: dict[str, Any]) -> None:
+    """Names are the CLI's handles: say when an imported agent's name is not unique."""
+    names = [str(a["name"]) for a in report["agents"]]
+    shared = sorted(
+        n for n, ids in (await names_in_use(app.db, app.org_id, names)).items() if len(ids) > 1
+    )
+    if shared:
+        err_console.print(
+            f"[yellow]note:[/yellow] other agents are also named {escape(', '.join(shared))}: "
+            "refer to these by id (the agent id column), or rename them with "
+            "`agentbatch agents update ID --name NEW`",
+            highlight=False,
+        )
 
 
 @click.command("export")

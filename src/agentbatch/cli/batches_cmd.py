@@ -19,7 +19,7 @@ from agentbatch.cli.common import (
 )
 from agentbatch.cli.job_view import exit_for, print_job, report_job, wait_for_job
 from agentbatch.domain.statuses import JobStatus
-from agentbatch.services.lookup import resolve
+from agentbatch.services.lookup import resolve, resolve_agent_in_job
 
 
 @click.group("batches")
@@ -114,7 +114,10 @@ async def wait(app: AgentBatch, job_id: str, worker: bool, as_json: bool) -> Non
 @batches_group.command("messages")
 @click.argument("job_id")
 @click.option(
-    "--agent", "agent_id", default=None, help="Only this agent's messages (id, prefix or name)."
+    "--agent",
+    "agent_id",
+    default=None,
+    help="Only this agent's messages (id, prefix or name; the job's own agents first).",
 )
 @click.option("--after", default=None, type=int, help="Cursor: messages after this id.")
 @limit_options(200)
@@ -135,7 +138,7 @@ async def messages(
 
     job_id = await resolve(app.db, "job", app.org_id, job_id)
     if agent_id:
-        agent_id = await resolve(app.db, "agent", app.org_id, agent_id)
+        agent_id = await resolve_agent_in_job(app.db, app.org_id, job_id, agent_id)
     rows: list[dict[str, Any]] = []
     while True:
         want = 1000 if all_ else limit + 1 - len(rows)
