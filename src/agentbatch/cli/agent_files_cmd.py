@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import (
@@ -17,6 +16,7 @@ from agentbatch.cli.common import (
     database_option,
     err_console,
     json_option,
+    list_table,
     print_json,
     with_app,
 )
@@ -66,17 +66,19 @@ async def import_agents(
     if as_json:
         print_json(report)
         return
-    table = Table("file id", "agent id", "name", "model", "blocks", "messages")
-    for a in report["agents"]:
-        table.add_row(
-            a["file_id"],
+    cells = [
+        (
+            escape(a["file_id"]),
             a["id"],
-            a["name"],
+            escape(a["name"]),
             a["model"],
-            ", ".join(a["blocks"]),
+            escape(", ".join(a["blocks"])),
             f"{a['messages']} ({a['in_context']} in context)",
         )
-    console.print(table)
+        for a in report["agents"]
+    ]
+    headers = ("file id", "agent id", "name", "model", "blocks", "messages")
+    console.print(list_table(headers, cells, ids=("agent id",)))
     tools = report["tools"]
     console.print(
         f"{report['blocks']} block(s) ({report['shared_blocks']} shared), "

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import (
@@ -14,6 +13,7 @@ from agentbatch.cli.common import (
     database_option,
     json_option,
     limit_options,
+    list_table,
     load_json_file,
     more_hint,
     print_json,
@@ -141,9 +141,8 @@ async def list_agents(
     if as_json:
         print_json(rows)
     else:
-        table = Table("id", "name", "model", "tools", "blocks", "tags")
-        for a in rows:
-            table.add_row(
+        cells = [
+            (
                 a["id"],
                 escape(a["name"]),
                 a["model"],
@@ -151,7 +150,9 @@ async def list_agents(
                 ", ".join(b["label"] for b in a["blocks"]),
                 escape(", ".join(a.get("tags") or [])),
             )
-        console.print(table)
+            for a in rows
+        ]
+        console.print(list_table(("id", "name", "model", "tools", "blocks", "tags"), cells))
     more_hint(more, limit)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import (
@@ -13,6 +12,7 @@ from agentbatch.cli.common import (
     database_option,
     json_option,
     limit_options,
+    list_table,
     more_hint,
     print_json,
     with_app,
@@ -75,9 +75,9 @@ async def list_jobs(
     if as_json:
         print_json(rows)
     else:
-        table = Table("id", "status", "requests", "completed", "max_steps", "failed", "created")
-        for j in rows:
-            table.add_row(
+        headers = ("id", "status", "requests", "completed", "max_steps", "failed", "created")
+        cells = [
+            (
                 j["id"],
                 j["status"],
                 str(j["request_count"]),
@@ -86,7 +86,9 @@ async def list_jobs(
                 str(j["runs"]["failed"]),
                 j["created_at"] or "",
             )
-        console.print(table)
+            for j in rows
+        ]
+        console.print(list_table(headers, cells))
     more_hint(more, limit)
 
 

@@ -6,13 +6,14 @@ import asyncio
 import functools
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.errors import AgentBatchError, NotFound, UserError
@@ -157,3 +158,20 @@ def setup_logging(verbose: bool) -> None:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
     setup(verbose, log_format)
+
+
+def list_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, ids: Collection[str] = ("id",)
+) -> Table:
+    """A list as a table whose id columns are never cut or wrapped (as wide as their longest
+    id), whatever the terminal's width or when piped; the other columns shrink instead."""
+    table = Table()
+    for i, header in enumerate(headers):
+        if header in ids:
+            width = max([len(header), *(len(row[i]) for row in rows)])
+            table.add_column(header, no_wrap=True, min_width=width)
+        else:
+            table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    return table
