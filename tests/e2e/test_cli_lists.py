@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli_support import Cli
+from tests.letta_files import agent_file
 
 REPLY = [{"tool": "send_message", "args": {"message": "a long reply about {input} " * 4}}]
 
@@ -33,3 +34,26 @@ def test_lists_never_cut_ids_at_80_columns(tmp_path: Path, monkeypatch: pytest.M
         out = ab(*args).stdout
         assert whole in out, (args, out)
         assert max(len(line) for line in out.splitlines()) <= 80, out
+
+
+def test_cut_lists_say_how_many_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ab = Cli(tmp_path, monkeypatch)
+    agent = ab.agent("ada", [{"tool": "send_message", "args": {"message": "hi"}}])
+    requests = ab.write("r.jsonl", '{"agent_id": "' + agent + '", "messages": "tea"}')
+    jobs = [ab.json("batches", "submit", requests, "--wait")["id"] for _ in range(2)]
+    messages = ab("batches", "messages", jobs[0], "--limit", "1")
+    assert "... 2 more; use --all" in messages.stderr  # input, then assistant and tool
+    listed = ab("batches", "list", "--limit", "1")
+    assert jobs[1] in listed.stdout and "... 1 more; use --all" in listed.stderr
+    both = ab("batches", "list", "--all", "--limit", "5", ok=False)
+    assert both.exit_code == 2 and both.stderr.strip() == "error: give --all or --limit, not both"
+    assert len(ab.json("batches", "list", "--all")) == 2
+
+
+def test_imported_history_has_no_step_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ab = Cli(tmp_path, monkeypatch)
+    report = ab.json("agents", "import", ab.write("team.af", agent_file()), "--model", "scripted/x")
+    out = ab("agents", "messages", report["agents"][0]["id"]).stdout
+    assert "sNone" not in out and " - " in out

@@ -70,8 +70,10 @@ async def list_jobs(
         if not all_ or len(page) < want:
             break
         cursor = page[-1]["id"]
-    more = len(rows) > limit and not all_
-    rows = rows if all_ else rows[:limit]
+    more = 0
+    if len(rows) > limit and not all_:
+        rows = rows[:limit]
+        more = await app.results.jobs_after(app.org_id, rows[-1]["id"], status)
     if as_json:
         print_json(rows)
     else:
@@ -151,14 +153,15 @@ async def messages(
         if not all_ or len(page) < want:
             break
         after = page[-1]["id"]
-    more = len(rows) > limit and not all_
-    rows = rows if all_ else rows[:limit]
+    more = 0
+    if len(rows) > limit and not all_:
+        rows = rows[:limit]
+        more = await app.results.job_messages_after(app.org_id, job_id, rows[-1]["id"], agent_id)
     if as_json:
         print_json(rows)
     else:
         print_messages(rows, jobs=False)
-    if more:
-        more_hint(True, limit)
+    more_hint(more, limit)
 
 
 @batches_group.command("cancel")

@@ -100,25 +100,36 @@ def limit_options(default: int) -> Callable[[Callable[..., Any]], Callable[..., 
     """``--limit N`` and ``--all`` for a list command."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn = click.option(
-            "--all", "all_", is_flag=True, help="List everything (pages through the database)."
-        )(fn)
+        @functools.wraps(fn)
+        def exclusive(*args: Any, **kwargs: Any) -> Any:
+            source = click.get_current_context().get_parameter_source("limit")
+            if kwargs.get("all_") and source is not click.core.ParameterSource.DEFAULT:
+                err_console.print("[red]error:[/red] give --all or --limit, not both")
+                sys.exit(2)
+            return fn(*args, **kwargs)
+
+        with_all = click.option(
+            "--all",
+            "all_",
+            is_flag=True,
+            help="List everything (pages through the database); not with --limit.",
+        )(exclusive)
         return click.option(
             "--limit",
             default=default,
             show_default=True,
             type=click.IntRange(1, 100_000),
             help="At most this many rows.",
-        )(fn)
+        )(with_all)
 
     return decorate
 
 
-def more_hint(more: int | bool, limit: int) -> None:
+def more_hint(more: int, limit: int) -> None:
     """The line under a cut list: how much was left out and how to see it."""
     if not more:
         return
-    count = f"{more} more" if not isinstance(more, bool) else "more"
+    count = f"{more} more"
     err_console.print(
         f"[dim]... {count}; use --all to list everything, or --limit to show more than {limit}[/dim]"
     )

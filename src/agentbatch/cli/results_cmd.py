@@ -220,8 +220,9 @@ def print_messages(rows: list[dict[str, Any]], *, jobs: bool = True) -> None:
             job = m.get("job_id")
             console.print(f"[bold]-- job {job or '(none)'}[/bold]", highlight=False)
         calls = "".join(f" -> {c['name']}({c['arguments']})" for c in m.get("tool_calls") or ())
+        step = "-" if m["step"] is None else f"s{m['step']}"  # imported history has no steps
         console.print(
-            f"[dim]{m['id']} {m['agent_id']} s{m['step']}[/dim] [bold]{m['kind']}[/bold] "
+            f"[dim]{m['id']} {m['agent_id']} {step}[/dim] [bold]{m['kind']}[/bold] "
             f"{escape((m['content'] or '')[:500])}{escape(calls)}",
             markup=True,
             highlight=False,

@@ -67,6 +67,20 @@ class ResultService:
             raise NotFound(f"job {job_id!r} not found")
         return row
 
+    async def jobs_after(self, org_id: str, job_id: str, status: str | None = None) -> int:
+        """How many of the organisation's jobs (of ``status``) are older than ``job_id``:
+        what a cut list of jobs left out."""
+        async with self.db.read() as conn:
+            return await jobs_repo.count_jobs(conn, org_id, status=status, before=job_id)
+
+    async def job_messages_after(
+        self, org_id: str | None, job_id: str, after: int, agent_id: str | None = None
+    ) -> int:
+        """How many of a job's messages (of one agent) follow message ``after``."""
+        await self._require_job(org_id, job_id)
+        async with self.db.read() as conn:
+            return await jobs_repo.count_job_messages(conn, job_id, agent_id=agent_id, after=after)
+
     async def outcomes(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         async with self.db.read() as conn:
             return await repo.outcome_counts(conn, job_ids)
