@@ -138,9 +138,15 @@ async def attach_block(app: AgentBatch, agent_id: str, block_id: str, as_json: b
 @json_option
 @with_app
 async def detach_block(app: AgentBatch, agent_id: str, block_id: str, as_json: bool) -> None:
-    """Detach a block from an agent (the block stays; `blocks delete` removes it)."""
+    """Detach a block from an agent (the block stays; `blocks delete` removes it).
+    BLOCK_ID: the block's id, a unique id prefix, or its label on this agent."""
     agent_id = await resolve(app.db, "agent", app.org_id, agent_id)
-    block_id = await resolve(app.db, "block", app.org_id, block_id)
+    blocks = (await app.agents.get_agent(app.org_id, agent_id))["blocks"]
+    labelled = [b["id"] for b in blocks if b["label"] == block_id]
+    if len(labelled) == 1:
+        block_id = labelled[0]
+    else:
+        block_id = await resolve(app.db, "block", app.org_id, block_id)
     _done(await app.agent_edits.detach_block(app.org_id, agent_id, block_id), "detached", as_json)
 
 
