@@ -132,6 +132,9 @@ def test_tool_update_and_masked_environment(ab: Cli) -> None:
         "API_TOKEN": "****",
         "OTHER": "****",
     }
+    nope = ab("tools", "update", "shout", "--unset-env", "NOPE", ok=False)
+    assert nope.exit_code == 2
+    assert "tool 'shout' has no variable 'NOPE' (it has API_TOKEN, OTHER)" in nope.stderr
     network = ab("tools", "update", "shout", "--allow-network", ok=False)  # operator forbids
     assert network.exit_code == 2 and "AGENTBATCH_TOOLS_ALLOW_NETWORK" in network.stderr
     renamed = ab.write("other.py", source and Path(source).read_text().replace("shout", "yell"))
