@@ -115,6 +115,9 @@ def test_changes_between_two_jobs_reach_the_second_jobs_first_request(ab: Cli) -
     ab("blocks", "delete", block)
     unknown = ab("agents", "attach-tool", "ada", "no_such_tool", ok=False)
     assert unknown.exit_code == 2 and "unknown tool" in unknown.stderr
+    typo = ab("agents", "create", "--name", "typo", "--tool", "send_mesage", ok=False)
+    assert typo.exit_code == 2
+    assert "unknown tool(s): 'send_mesage' (did you mean 'send_message'?)" in typo.stderr
 
 
 def test_tool_update_and_masked_environment(ab: Cli) -> None:

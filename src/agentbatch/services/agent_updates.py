@@ -17,11 +17,10 @@ from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, utcnow
 from agentbatch.providers.registry import KNOWN_PROVIDERS
 from agentbatch.schemas import AgentUpdate
-from agentbatch.services.agents import AgentService, parse_model
+from agentbatch.services.agents import AgentService, check_tool_names, parse_model
 from agentbatch.store import agent_edits as edits
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
-from agentbatch.tools.builtins import BUILTIN_SPECS
 
 
 class AgentEditService:
@@ -37,12 +36,7 @@ class AgentEditService:
         return row
 
     async def _check_tools(self, conn: Any, org_id: str, names: list[str]) -> None:
-        custom = {r.name for r in await repo.tool_rows(conn, org_id, names)}
-        unknown = [t for t in names if t not in BUILTIN_SPECS and t not in custom]
-        if unknown:
-            raise InvalidInput(
-                f"unknown tool(s): {', '.join(unknown)} (see `agentbatch tools list`)"
-            )
+        await check_tool_names(conn, org_id, names)
 
     async def _write(self, conn: Any, org_id: str, row: Any, values: dict[str, Any]) -> None:
         if not await edits.update_agent_row(

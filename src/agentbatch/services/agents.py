@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from agentbatch.domain.agents import split_handle
@@ -38,6 +39,21 @@ def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
     }
 
 
+async def check_tool_names(conn: Any, org_id: str, names: list[str]) -> None:
+    """Every name is a built-in or one of the organisation's tools; a typo gets a
+    "did you mean"."""
+    custom = {r.name for r in await repo.tool_rows(conn, org_id, names)}
+    unknown = [t for t in names if t not in BUILTIN_SPECS and t not in custom]
+    if not unknown:
+        return
+    known = [*BUILTIN_SPECS, *(r.name for r in await repo.tool_rows(conn, org_id))]
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise InvalidInput(f"unknown tool(s): {', '.join(parts)}; see `agentbatch tools list`")
+
+
 class AgentService(BlockOperations):
     def __init__(self, db: Database, clock: Clock = utcnow) -> None:
         self.db = db
@@ -59,10 +75,7 @@ class AgentService(BlockOperations):
             raise InvalidInput(problem)
         now = self.clock()
         async with self.db.write() as conn:
-            custom = {r.name for r in await repo.tool_rows(conn, org_id, spec.tools)}
-            unknown = [t for t in spec.tools if t not in BUILTIN_SPECS and t not in custom]
-            if unknown:
-                raise InvalidInput(f"unknown tool(s): {', '.join(unknown)}")
+            await check_tool_names(conn, org_id, spec.tools)
             try:
                 rules = parse_rules(spec.tool_rules, spec.tools)
             except ValueError as exc:
