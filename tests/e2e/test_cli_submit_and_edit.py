@@ -167,7 +167,7 @@ def test_preflight_refuses_a_job_whose_provider_has_no_key(
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     unreachable = ab("batches", "submit", request, ok=False)
-    assert unreachable.exit_code == 2 and "--no-preflight" in unreachable.stderr
+    assert unreachable.exit_code == 1 and "--no-preflight" in unreachable.stderr  # could not run
     assert ab.json("batches", "list") == []
 
     accepted = ab("batches", "submit", request, "--no-preflight")

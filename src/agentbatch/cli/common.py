@@ -39,7 +39,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except UserError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))  # a provider that cannot be reached: 1
     except AgentBatchError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
