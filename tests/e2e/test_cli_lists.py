@@ -57,3 +57,40 @@ def test_imported_history_has_no_step_numbers(
     report = ab.json("agents", "import", ab.write("team.af", agent_file()), "--model", "scripted/x")
     out = ab("agents", "messages", report["agents"][0]["id"]).stdout
     assert "sNone" not in out and " - " in out
+
+
+async def _store_bad_setting(url: str, agent_id: str) -> None:
+    """A setting stored before settings were checked (an older version, a hand edit)."""
+    from sqlalchemy import update
+
+    from agentbatch.app import AgentBatch
+    from agentbatch.store.tables import agents
+
+    ab = await AgentBatch.open(url)
+    try:
+        async with ab.db.write() as conn:
+            await conn.execute(
+                update(agents)
+                .where(agents.c.id == agent_id)
+                .values(model_settings={"max_tokens": "abc"})
+            )
+    finally:
+        await ab.close()
+
+
+def test_a_run_failed_at_prepare_shows_its_input_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    ab = Cli(tmp_path, monkeypatch)
+    agent = ab.agent("old", REPLY)
+    asyncio.run(_store_bad_setting(ab.url, agent))
+    requests = ab.write("r.jsonl", json.dumps({"agent_id": agent, "messages": "green tea"}))
+    failed = ab("batches", "submit", requests, "--wait", "--json", ok=False)
+    assert failed.exit_code == 3
+    [run] = ab.json("batches", "runs", ab.json("batches", "list")[0]["id"])
+    assert run["status"] == "failed" and run["input"] == "green tea"
+    assert "model_settings.max_tokens must be a whole number" in run["error"]
+    assert f"agentbatch agents update {agent} --set max_tokens=" in run["error"]

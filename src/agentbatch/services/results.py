@@ -110,6 +110,10 @@ class ResultService:
                 if with_input
                 else {}
             )
+            unsent = [r.id for r in rows if with_input and r.agent_id not in inputs]
+            if unsent:  # never written to the history: the input the run still holds
+                held = await repo.pending_inputs(conn, unsent)
+                inputs.update((r.agent_id, held[r.id]) for r in rows if r.id in held)
             more = (
                 await repo.count_runs(conn, job_id, after=rows[-1].id, **filters)
                 if count_more and len(rows) == limit
