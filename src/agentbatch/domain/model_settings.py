@@ -46,10 +46,13 @@ def _object(value: Any) -> str | None:
     return None if isinstance(value, Mapping) else f"must be a JSON object (got {value!r})"
 
 
-def _endpoint(value: Any) -> str | None:
-    if value not in ENDPOINTS:
-        return f"must be one of {', '.join(map(repr, ENDPOINTS))} (got {value!r})"
-    return None
+def _choice(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value not in choices:
+            return f"must be one of {', '.join(map(repr, choices))} (got {value!r})"
+        return None
+
+    return check
 
 
 def _script(value: Any) -> str | None:
@@ -70,7 +73,8 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "max_tokens": _int(1, MAX_OUTPUT_TOKENS),
     "temperature": _number(0, 2),
     "context_window": _int(MIN_WINDOW, MAX_WINDOW),
-    "endpoint": _endpoint,
+    "endpoint": _choice(*ENDPOINTS),
+    "cache_conversation": _choice("auto", "1h", "5m", "off"),  # Anthropic
     "thinking": _object,  # Anthropic's ``thinking``, Gemini's ``thinkingConfig``
     "reasoning": _object,  # OpenAI Responses ``reasoning``
     "openai": _object,  # merged into the request body of openai/, openrouter/ and
