@@ -12,6 +12,7 @@ first (init) and forces another step (continue), after it only ``send_message`` 
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agentbatch.app import AgentBatch
+from agentbatch.services.lookup import names_in_use
 
 PEOPLE = [
     ("Ana", "my favourite colour is teal", "What colour should I paint my door?"),
@@ -54,10 +56,10 @@ class DemoOptions:
     org: str = "default"
 
 
-def agent_spec(i: int, model: str) -> dict[str, Any]:
+def agent_spec(i: int, model: str, prefix: str = "demo") -> dict[str, Any]:
     name = PEOPLE[i % len(PEOPLE)][0]
     return {
-        "name": f"demo-{i + 1}",
+        "name": f"{prefix}-{i + 1}",
         "model": model,
         "system": "You are an agent with core memory. First call core_memory_append with "
         "label human and content set to the fact the user told you, copied word for word "
@@ -82,6 +84,17 @@ def agent_spec(i: int, model: str) -> dict[str, Any]:
     }
 
 
+async def free_prefix(app: AgentBatch, n: int) -> str:
+    """``demo`` the first time, then ``demo2``, ``demo3``...: each run gets agents of its own
+    whose names are unique, and earlier demo agents stay as they were."""
+    for round_ in range(1, 1000):
+        prefix = "demo" if round_ == 1 else f"demo{round_}"
+        names = [f"{prefix}-{i + 1}" for i in range(n)]
+        if not await names_in_use(app.db, app.org_id, names):
+            return prefix
+    return f"demo-{secrets.token_hex(3)}"
+
+
 def message_for(i: int) -> str:
     name, fact, question = PEOPLE[i % len(PEOPLE)]
     return f"Hi, I'm {name} and {fact}. Please remember that. {question}"
@@ -101,8 +114,9 @@ async def run_demo(opts: DemoOptions, console: Console) -> dict[str, Any]:
     )
     started = time.perf_counter()
     async with await AgentBatch.open(opts.database_url, settings=settings, org_id=opts.org) as app:
+        prefix = await free_prefix(app, opts.agents)
         agents = [
-            await app.agents.create_agent(app.org_id, agent_spec(i, opts.model))
+            await app.agents.create_agent(app.org_id, agent_spec(i, opts.model, prefix))
             for i in range(opts.agents)
         ]
         before = {a["id"]: _human(a) for a in agents}

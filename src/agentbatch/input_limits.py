@@ -99,7 +99,21 @@ def json_field(max_bytes: int) -> AfterValidator:
 
 
 Metadata = Annotated[dict[str, Any], json_field(METADATA_BYTES)]
-ModelSettings = Annotated[dict[str, Any], json_field(MODEL_SETTINGS_BYTES)]
+
+
+def _model_settings(value: dict[str, Any]) -> dict[str, Any]:
+    from agentbatch.domain.model_settings import settings_problem
+
+    problem = settings_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# known keys with their types (agentbatch.domain.model_settings)
+ModelSettings = Annotated[
+    dict[str, Any], json_field(MODEL_SETTINGS_BYTES), AfterValidator(_model_settings)
+]
 Parameters = Annotated[dict[str, Any], json_field(PARAMETERS_BYTES)]
 Options = Annotated[dict[str, Any], json_field(OPTIONS_BYTES)]
 Messages = Annotated[Any, json_field(MESSAGES_BYTES)]

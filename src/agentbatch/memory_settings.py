@@ -106,18 +106,3 @@ def window_for(handle: str, model_settings: Any, settings: MemorySettings) -> in
         handle, os.environ.get("AGENTBATCH_PRICES"), os.environ.get("AGENTBATCH_PROVIDERS")
     )
     return found if found is not None else settings.default_window
-
-
-def window_problem(model_settings: Any) -> str | None:
-    """Why ``model_settings.context_window`` is not acceptable (None when it is)."""
-    if not model_settings or "context_window" not in model_settings:
-        return None
-    value = model_settings["context_window"]
-    if isinstance(value, bool) or not isinstance(value, int):
-        return "model_settings.context_window must be an integer (tokens)"
-    if not MIN_WINDOW <= value <= MAX_WINDOW:
-        return f"model_settings.context_window must be between {MIN_WINDOW} and {MAX_WINDOW}"
-    max_tokens = model_settings.get("max_tokens") or 1024
-    if isinstance(max_tokens, int) and max_tokens >= value:
-        return "model_settings.max_tokens must be below model_settings.context_window"
-    return None

@@ -214,3 +214,21 @@ def _list_usd(price: Price, t: dict[str, int]) -> float:
         + t["cache_read_tokens"] * price.cache_read
         + t["cache_write_tokens"] * price.cache_write
     ) / 1e6
+
+
+def cache_phrase(savings: float) -> str:
+    """Cache writes cost more than plain input: a short job can pay more than it saves."""
+    if round(savings, 4) < 0:
+        return f"cache costs ${-savings:.4f}"
+    return f"cache saves ${abs(savings):.4f}"
+
+
+def savings_notes(cost: dict[str, Any]) -> list[str]:
+    """The short notes beside a cost (``batch saves $0.0123``, ``cache costs $0.0001``);
+    savings that round to nothing are left out."""
+    notes = []
+    if round(float(cost.get("batch_savings_usd") or 0), 4):
+        notes.append(f"batch saves ${cost['batch_savings_usd']:.4f}")
+    if round(float(cost.get("cache_savings_usd") or 0), 4):
+        notes.append(cache_phrase(cost["cache_savings_usd"]))
+    return notes

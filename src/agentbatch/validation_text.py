@@ -76,6 +76,8 @@ def describe(
         msg = msg[len("Value error, ") :]
     elif msg.startswith("Assertion failed, "):
         msg = msg[len("Assertion failed, ") :]
+    if msg.startswith(f"{where}.") or msg.startswith(f"{where}: "):
+        return msg  # the message names the field already (model_settings.max_tokens ...)
     return f"{where}: {msg}"
 
 

@@ -17,8 +17,18 @@ def test_import_export_and_errors_from_the_command_line(cli: Cli) -> None:  # no
     assert "agent-0" in out and "ada" in out and "7 in context" in out
     assert "not imported: tool web_search" in out
     assert "3 block(s) (1 shared)" in out
+    # AGENT is an id, a unique id prefix or a name, as everywhere else
+    by_name = json.loads(cli("agents", "export", "ada", "bob").stdout)
+    assert [a["name"] for a in by_name["agents"]] == ["ada", "bob"]
+    ada_id = cli.json("agents", "show", "ada")["id"]
+    assert json.loads(cli("agents", "export", ada_id[:-3]).stdout)["agents"][0]["name"] == "ada"
+    missing = cli("agents", "export", "ada", "nobody", "-o", "partial.af", ok=False)
+    assert_one_line_error(missing, "no agent has the id", "'nobody'")
+    assert missing.stdout == "" and not (cli.workdir / "partial.af").exists()
 
-    report = cli.json("agents", "import", "team.af", "--model", "scripted/x")
+    second = cli("agents", "import", "team.af", "--model", "scripted/x", "--json")
+    report = json.loads(second.stdout)
+    assert "other agents are also named ada, bob" in " ".join(second.stderr.split())
     assert report["tools"]["reused"] == ["word_count", "shout"]
     ids = [a["id"] for a in report["agents"]]
     assert {a["model"] for a in report["agents"]} == {"scripted/x"}
@@ -38,5 +48,5 @@ def test_import_export_and_errors_from_the_command_line(cli: Cli) -> None:  # no
     assert_one_line_error(
         cli("agents", "import", cli.write("x.af", "{not json"), ok=False), "not valid JSON"
     )
-    assert_one_line_error(cli("agents", "export", "agent-nope", ok=False), "not found")
+    assert_one_line_error(cli("agents", "export", "agent-nope", ok=False), "no agent", "agent-nope")
     assert len(cli.json("agents", "list")) == 5  # 2 + 2 + 1 imported; failures wrote nothing

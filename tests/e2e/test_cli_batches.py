@@ -107,6 +107,19 @@ def test_wait_exits_non_zero_when_the_job_fails_or_is_cancelled(home: Path) -> N
     assert job["status"] == "failed"
     assert job["error"].startswith("1 of 1 runs failed: provider_error ×1")
     assert "scripted failure (always)" in job["error"]
+    assert [r["agent_id"] for r in job["failed_runs"]] == [bad]
+
+    # without --json the user is told why, not only how many
+    waited = cli(home, "batches", "wait", job["id"], check=False)
+    assert waited.returncode == 3, waited.stderr
+    text = " ".join(waited.stdout.split())
+    assert "error: 1 of 1 runs failed: provider_error ×1" in text
+    assert f"failed {bad}: errored: scripted failure (always)" in text
+    resubmitted = cli(home, "batches", "submit", str(requests), "--wait", check=False)
+    assert resubmitted.returncode == 3, resubmitted.stderr
+    assert f"failed {bad}: errored: scripted failure (always)" in " ".join(
+        resubmitted.stdout.split()
+    )
 
     good = create_agent(home, "good", [{"tool": "send_message", "args": {"message": "hi"}}])
     requests.write_text(json.dumps({"agent_id": good, "messages": "hi"}))

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from agentbatch.app import AgentBatch
-from agentbatch.cli.job_view import cache_phrase
+from agentbatch.pricing import cache_phrase
 from agentbatch.providers.anthropic import AnthropicBatchProvider
 from agentbatch.providers.registry import ProviderRegistry
 from agentbatch.testing.anthropic import AnthropicEmulator
 from tests.conftest import fast_settings
+from tests.e2e.http_support import serve
 
 SCRIPT: list[dict[str, Any]] = [
     {
@@ -108,3 +112,20 @@ async def test_batches_show_reports_tokens_and_cost(database_url: str, tmp_path:
     shown = json.loads(cli(database_url, home, "batches", "show", job["id"], "--json"))
     assert shown["status"] == "completed" and shown["failed_runs"] == []
     assert shown["usage"] == usage and shown["cost"] == cost
+
+
+async def test_dashboard_job_page_shows_the_jobs_cost(database_url: str) -> None:
+    job = await finished_job(database_url)
+    cost = job["cost"]
+    assert cost["usd"] > 0
+    with serve(database_url, auth=False, with_worker=False) as srv:
+        async with httpx.AsyncClient(base_url=srv.url) as browser:
+            page = (await browser.get(f"/ui/jobs/{job['id']}")).text
+            listed = (await browser.get("/")).text
+    card = re.search(r'<p id="job-cost">(.*?)</p>', page, re.S)
+    assert card is not None
+    assert f'data-usd="{cost["usd"]}"' in card.group(1)
+    assert f"${cost['usd']:,.4f}" in card.group(1)
+    assert "$-" not in page and "$-" not in listed
+    assert cache_phrase(cost["cache_savings_usd"]) in page
+    assert f'data-usd="{cost["usd"]}"' in listed

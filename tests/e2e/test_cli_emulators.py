@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from agentbatch.testing.console import DIALECTS
 from agentbatch.testing.server import free_port
 from tests.e2e.cli_support import Cli
 
@@ -28,7 +29,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[str]) -> None:
     raise AssertionError("the emulator did not start")
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+@pytest.mark.parametrize("provider", sorted(DIALECTS))
 def test_emulator_for_humans(
     provider: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -54,17 +55,19 @@ def test_emulator_for_humans(
     try:
         _wait_for_port(port, proc)
         banner = log.read_text()
-        variable = "ANTHROPIC_BASE_URL" if provider == "anthropic" else "OPENAI_BASE_URL"
-        suffix = "" if provider == "anthropic" else "/v1"
-        assert f"export {variable}=http://127.0.0.1:{port}{suffix}" in banner
+        dialect = DIALECTS[provider]
+        base_url = f"http://127.0.0.1:{port}{dialect.path}"
+        assert f"export {dialect.base_var}={base_url}\n" in banner
+        assert f"export {dialect.key_var}=test" in banner
+        assert "export AGENTBATCH_POLL_INTERVAL=1" in banner
         assert "script: default: core_memory_append" in banner and "request log: on" in banner
 
         ab = Cli(tmp_path, monkeypatch)
-        monkeypatch.setenv(variable, f"http://127.0.0.1:{port}{suffix}")
-        monkeypatch.setenv(variable.replace("BASE_URL", "API_KEY"), "test")
+        monkeypatch.setenv(dialect.base_var, base_url)  # exactly what the banner says
+        monkeypatch.setenv(dialect.key_var, "test")
         spec = {
             "name": "ada",
-            "model": f"{provider}/emulated",
+            "model": dialect.model,
             "blocks": [{"label": "human", "value": ""}],
             "tools": ["core_memory_append", "send_message"],
         }
@@ -78,7 +81,24 @@ def test_emulator_for_humans(
         human = ab.json("agents", "show", "ada")["blocks"][0]["value"]
         assert "likes tea" in human and "likes jazz" in human
         lines = log.read_text().splitlines()
-        assert any(" POST " in line and "-> 200" in line for line in lines), lines[-5:]
+        assert any(" POST " in line and "-> 20" in line for line in lines), lines[-5:]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_port_in_use_is_an_error_before_any_banner() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "agentbatch.cli.main", "emulate", "google", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""  # no banner pointing at somebody else's server
+    assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -23,7 +23,7 @@ def openai_line(custom_id: str, text: str, system: str | None = None) -> str:
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": [{"type": "text", "text": text}]}
     ]
-    body = {"model": "gpt-4.1-mini", "messages": messages, "max_tokens": 100}
+    body = {"model": "gpt-4.1-mini", "messages": messages, "max_tokens": 100, "top_p": 0.5}
     return json.dumps(
         {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
     )
@@ -51,6 +51,7 @@ def test_openai_batch_file_round_trip(ab: Cli) -> None:
     made = {a["name"]: a for a in ab.json("agents", "list", "--name", "ticket-1")}
     assert made["ticket-1"]["system"] == "You label tickets."
     assert made["ticket-1"]["model_settings"]["max_tokens"] == 100
+    assert made["ticket-1"]["model_settings"]["openai"] == {"top_p": 0.5}
 
     out = ab("batches", "export", job["id"], "--format", "openai").stdout.splitlines()
     results = {o["custom_id"]: o for o in map(json.loads, out)}
@@ -106,12 +107,17 @@ def test_changes_between_two_jobs_reach_the_second_jobs_first_request(ab: Cli) -
 
     refused = ab("blocks", "delete", block, ok=False)
     assert refused.exit_code == 2 and "detach-block" in refused.stderr
-    ab("agents", "detach-block", "ada", block)
+    unknown_block = ab("blocks", "show", "notes", ok=False)  # a label is not a block id
+    assert unknown_block.stderr.strip() == "error: no block has the id or id prefix 'notes'"
+    ab("agents", "detach-block", "ada", "notes")  # but the agent's block of that label
     ab("agents", "detach-tool", "ada", "core_memory_append")
     assert run_job()["is_error"]
     ab("blocks", "delete", block)
     unknown = ab("agents", "attach-tool", "ada", "no_such_tool", ok=False)
     assert unknown.exit_code == 2 and "unknown tool" in unknown.stderr
+    typo = ab("agents", "create", "--name", "typo", "--tool", "send_mesage", ok=False)
+    assert typo.exit_code == 2
+    assert "unknown tool(s): 'send_mesage' (did you mean 'send_message'?)" in typo.stderr
 
 
 def test_tool_update_and_masked_environment(ab: Cli) -> None:
@@ -129,6 +135,9 @@ def test_tool_update_and_masked_environment(ab: Cli) -> None:
         "API_TOKEN": "****",
         "OTHER": "****",
     }
+    nope = ab("tools", "update", "shout", "--unset-env", "NOPE", ok=False)
+    assert nope.exit_code == 2
+    assert "tool 'shout' has no variable 'NOPE' (it has API_TOKEN, OTHER)" in nope.stderr
     network = ab("tools", "update", "shout", "--allow-network", ok=False)  # operator forbids
     assert network.exit_code == 2 and "AGENTBATCH_TOOLS_ALLOW_NETWORK" in network.stderr
     renamed = ab.write("other.py", source and Path(source).read_text().replace("shout", "yell"))
@@ -158,7 +167,7 @@ def test_preflight_refuses_a_job_whose_provider_has_no_key(
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     unreachable = ab("batches", "submit", request, ok=False)
-    assert unreachable.exit_code == 2 and "--no-preflight" in unreachable.stderr
+    assert unreachable.exit_code == 1 and "--no-preflight" in unreachable.stderr  # could not run
     assert ab.json("batches", "list") == []
 
     accepted = ab("batches", "submit", request, "--no-preflight")
@@ -191,3 +200,21 @@ def test_ctrl_c_while_waiting_says_the_job_goes_on(ab: Cli) -> None:
     assert f"job {job['id']} goes on (it is not cancelled)" in " ".join(err.split())
     assert f"agentbatch batches wait {job['id']}" in " ".join(err.split())
     assert ab.json("batches", "show", job["id"])["status"] == "created"
+
+
+def test_model_settings_are_checked_by_agents_update(ab: Cli) -> None:
+    ab.agent("s1", ECHO)
+    bad = ab("agents", "update", "s1", "--set", "max_tokens=abc", ok=False)
+    assert bad.exit_code == 2 and "Traceback" not in bad.stderr
+    assert "model_settings.max_tokens must be a whole number" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    typo = ab("agents", "update", "s1", "--set", "max_token=5", ok=False)
+    assert typo.exit_code == 2 and "did you mean 'max_tokens'?" in typo.stderr
+    assert ab.json("agents", "show", "s1")["model_settings"] == {"script": ECHO}
+
+    ab("agents", "update", "s1", "--set", "max_tokens=64", "--set", "temperature=0.2")
+    ab("agents", "update", "s1", "--unset", "temperature")
+    settings = ab.json("agents", "show", "s1")["model_settings"]
+    assert settings == {"script": ECHO, "max_tokens": 64}
+    missing = ab("agents", "update", "s1", "--unset", "temperature", ok=False)
+    assert missing.exit_code == 2 and "no model setting 'temperature'" in missing.stderr

@@ -69,7 +69,9 @@ def test_dashboard_pages_are_scoped_to_the_keys_organisation(url: str) -> None:
         assert "<ins>really </ins>likes green tea" in agent_page  # the replace's diff
 
         b = _login(srv.url, key_b)
-        assert job_id not in b.get("/").text
+        empty = b.get("/").text
+        assert job_id not in empty
+        assert "agentbatch batches submit --org org-b" in empty  # how to fill this one
         for path in (
             f"/ui/jobs/{job_id}",
             f"/ui/runs/{failed_run['id']}",

@@ -113,3 +113,35 @@ def test_bodies_over_the_limit_get_413(api: tuple[ThreadedServer, str, str]) -> 
         error_of(streamed, 413, "payload_too_large")
         small = http.post("/v1/agents", json={"name": "fits", "model": "scripted/x"})
         assert small.status_code == 201
+
+
+def test_model_settings_are_checked_at_create_and_update(
+    api: tuple[ThreadedServer, str, str],
+) -> None:
+    server, key, _ = api
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server.url, headers=auth) as http:
+        bad = {"name": "s", "model_settings": {"max_tokens": "abc"}}
+        message = error_of(http.post("/v1/agents", json=bad), 422, "invalid_input")["message"]
+        assert message.startswith("model_settings.max_tokens must be a whole number")
+        typo = {"name": "s", "model_settings": {"max_token": 100}}
+        message = error_of(http.post("/v1/agents", json=typo), 422, "invalid_input")["message"]
+        assert "unknown setting 'max_token' (did you mean 'max_tokens'?" in message
+        hot = {"name": "s", "model_settings": {"temperature": 7}}
+        error_of(http.post("/v1/agents", json=hot), 422, "invalid_input")
+        endpoint = {"name": "s", "model": "anthropic/x", "model_settings": {"endpoint": "chat"}}
+        message = error_of(http.post("/v1/agents", json=endpoint), 422, "invalid_input")["message"]
+        assert "endpoint is not available for anthropic/ models" in message
+
+        ok = {"name": "s", "model": "openai/gpt-4.1", "model_settings": {"endpoint": "responses"}}
+        created = http.post("/v1/agents", json=ok)
+        assert created.status_code == 201, created.text
+        agent_id = created.json()["id"]
+        patch = {"model_settings": {"max_tokens": 0}}
+        error_of(http.patch(f"/v1/agents/{agent_id}", json=patch), 422, "invalid_input")
+        # a model that does not take the stored endpoint is refused too
+        moved = http.patch(f"/v1/agents/{agent_id}", json={"model": "mistral/mistral-small"})
+        assert "endpoint" in error_of(moved, 422, "invalid_input")["message"]
+        agent = http.get(f"/v1/agents/{agent_id}").json()
+        assert agent["model"] == "openai/gpt-4.1"
+        assert agent["model_settings"] == {"endpoint": "responses"}

@@ -257,9 +257,9 @@ async def test_what_cannot_be_mapped_is_reported_and_strict_refuses_it(app: Agen
         ),
         (
             lambda d: d["agents"][0]["llm_config"].update(
-                handle="google_ai/gemini-2.5-pro", model_endpoint_type="google_ai"
+                handle="bedrock/claude-3-haiku", model_endpoint_type="bedrock"
             ),
-            "provider 'google_ai' is not one agentbatch runs",
+            "provider 'bedrock' is not one agentbatch runs",
         ),
     ],
 )

@@ -12,6 +12,7 @@ One emulator server per engine for the whole module."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -280,6 +281,28 @@ async def test_multi_step_job_through_each_engine(
         assert cost["usd"] == pytest.approx(cost["live_usd"] / 2, abs=2e-6)
     finally:
         await app.close()
+
+
+@pytest.mark.parametrize("model", ENGINES)
+async def test_a_later_job_starts_the_script_again(
+    ab: AgentBatch, servers: Servers, model: str
+) -> None:
+    """Steps count per run: the agent's second job begins at step 0 of the script, and
+    ``{input}`` is that job's input, not a heartbeat or the first job's input."""
+    [agent_id] = await create_agents(ab, [model])
+    first = await drive(ab, await start_job(ab, [agent_id]))
+    assert first["status"] == "completed"
+    created = await ab.jobs.create_job(
+        ab.org_id, {"requests": [{"agent_id": agent_id, "messages": "oolong"}], "max_steps": 4}
+    )
+    second = await drive(ab, str(created["id"]))
+    assert second["status"] == "completed" and second["usage"]["model_calls"] == 2
+    msgs = await history(ab, second["id"], agent_id)
+    assert kinds(msgs) == HISTORY
+    [edit] = msgs[1]["tool_calls"]
+    assert json.loads(edit["arguments"])["content"] == "likes oolong"
+    agent = await ab.agents.get_agent(ab.org_id, agent_id)
+    assert agent["blocks"][0]["value"].splitlines() == ["likes fact-0", "likes oolong"]
 
 
 @pytest.mark.parametrize("model", ENGINES)

@@ -87,6 +87,9 @@ def test_builtin_tools_map_by_name_and_behaviour() -> None:
         ("anthropic/claude-sonnet-4-5", "anthropic", "anthropic/claude-sonnet-4-5"),
         ("ollama/llama3.2:3b", "ollama", "openai-compatible/llama3.2:3b"),
         ("my-openai/gpt-4o-mini", "openai", "openai/gpt-4o-mini"),
+        ("google_ai/gemini-2.5-pro", "google_ai", "google/gemini-2.5-pro"),
+        ("google_vertex/gemini-2.5-flash", "google_vertex", "google/gemini-2.5-flash"),
+        ("my-gemini/gemini-2.5-flash", "google_ai", "google/gemini-2.5-flash"),
     ],
 )
 def test_model_handles(handle: str, endpoint: str, expected: str) -> None:
@@ -95,7 +98,7 @@ def test_model_handles(handle: str, endpoint: str, expected: str) -> None:
 
 def test_an_unsupported_provider_says_how_to_choose_a_model() -> None:
     with pytest.raises(models.UnsupportedModel, match="pass --model"):
-        models.our_handle("google_ai/gemini-2.5-pro", "google_ai")
+        models.our_handle("bedrock/claude-3-haiku", "bedrock")
 
 
 @pytest.mark.parametrize(

@@ -271,6 +271,16 @@ def test_max_tokens_and_temperature_from_model_settings() -> None:
     assert "temperature" not in req.options
 
 
+def test_a_stored_bad_setting_is_a_readable_error() -> None:
+    """Settings stored before they were checked fail the request in words, not int()."""
+    with pytest.raises(ValueError) as caught:
+        build(agent(model_settings={"max_tokens": "abc"}))
+    text = str(caught.value)
+    assert text.startswith("model_settings.max_tokens must be a whole number")
+    assert "agentbatch agents update agent-1 --set max_tokens=" in text
+    assert "int()" not in text
+
+
 def test_other_model_settings_go_to_options_and_override_job_options() -> None:
     script = [{"text": "hi"}]
     spec = agent(model_settings={"script": script, "max_tokens": 50, "thinking": True})

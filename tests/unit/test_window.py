@@ -94,8 +94,9 @@ def test_the_estimate_counts_at_least_one_token_per_three_bytes() -> None:
 def test_window_settings_and_overrides(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import pytest
 
+    from agentbatch.domain.model_settings import settings_problem as window_problem
     from agentbatch.errors import ConfigError
-    from agentbatch.memory_settings import MemorySettings, window_for, window_problem
+    from agentbatch.memory_settings import MemorySettings, window_for
 
     settings = MemorySettings()
     assert window_for("anthropic/claude-sonnet-4-5", {}, settings) == 200_000

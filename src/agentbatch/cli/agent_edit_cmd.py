@@ -57,8 +57,12 @@ def _done(agent: dict[str, Any], what: str, as_json: bool) -> None:
 @click.option("--system", default=None, help="New system prompt.")
 @click.option("--model", default=None, help="New model handle (applies from the next job).")
 @click.option(
-    "--set", "settings", multiple=True, help="Model setting name=value (repeat), merged in."
+    "--set",
+    "settings",
+    multiple=True,
+    help="Model setting name=value (repeat), merged in; e.g. max_tokens=512, temperature=0.2.",
 )
+@click.option("--unset", "unset", multiple=True, help="Remove a model setting (repeat).")
 @click.option("--tool", "tools", multiple=True, help="The tool list, replaced (repeat).")
 @click.option(
     "--rules-file", type=click.Path(exists=True, dir_okay=False), help="JSON list of tool rules."
@@ -81,6 +85,7 @@ async def update_agent(
     system: str | None,
     model: str | None,
     settings: tuple[str, ...],
+    unset: tuple[str, ...],
     tools: tuple[str, ...],
     rules_file: str | None,
     tags: tuple[str, ...],
@@ -96,9 +101,13 @@ async def update_agent(
     for key, value in (("name", name), ("system", system), ("model", model)):
         if value is not None:
             changes[key] = value
-    if settings:
+    if settings or unset:
         current = (await app.agents.get_agent(app.org_id, agent_id))["model_settings"]
-        changes["model_settings"] = {**current, **_settings(settings)}
+        missing = [k for k in unset if k not in current]
+        if missing:
+            raise InvalidInput(f"--unset: the agent has no model setting {missing[0]!r}")
+        kept = {k: v for k, v in current.items() if k not in unset}
+        changes["model_settings"] = {**kept, **_settings(settings)}
     if tools:
         changes["tools"] = list(tools)
     if rules_file:
@@ -129,9 +138,15 @@ async def attach_block(app: AgentBatch, agent_id: str, block_id: str, as_json: b
 @json_option
 @with_app
 async def detach_block(app: AgentBatch, agent_id: str, block_id: str, as_json: bool) -> None:
-    """Detach a block from an agent (the block stays; `blocks delete` removes it)."""
+    """Detach a block from an agent (the block stays; `blocks delete` removes it).
+    BLOCK_ID: the block's id, a unique id prefix, or its label on this agent."""
     agent_id = await resolve(app.db, "agent", app.org_id, agent_id)
-    block_id = await resolve(app.db, "block", app.org_id, block_id)
+    blocks = (await app.agents.get_agent(app.org_id, agent_id))["blocks"]
+    labelled = [b["id"] for b in blocks if b["label"] == block_id]
+    if len(labelled) == 1:
+        block_id = labelled[0]
+    else:
+        block_id = await resolve(app.db, "block", app.org_id, block_id)
     _done(await app.agent_edits.detach_block(app.org_id, agent_id, block_id), "detached", as_json)
 
 

@@ -9,11 +9,19 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
-from agentbatch.cli.common import console, database_option, json_option, print_json, with_app
+from agentbatch.cli.common import (
+    console,
+    database_option,
+    err_console,
+    json_option,
+    list_table,
+    print_json,
+    with_app,
+)
 from agentbatch.errors import InvalidInput
+from agentbatch.services.lookup import names_in_use, resolve
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # Letta's own limit on a batch request
 
@@ -54,20 +62,23 @@ async def import_agents(
     over is listed under "not imported"."""
     data = read_agent_file(file)
     report = await app.agent_files.import_file(app.org_id, data, model=model, strict=strict)
+    await _note_shared_names(app, report)
     if as_json:
         print_json(report)
         return
-    table = Table("file id", "agent id", "name", "model", "blocks", "messages")
-    for a in report["agents"]:
-        table.add_row(
-            a["file_id"],
+    cells = [
+        (
+            escape(a["file_id"]),
             a["id"],
-            a["name"],
+            escape(a["name"]),
             a["model"],
-            ", ".join(a["blocks"]),
+            escape(", ".join(a["blocks"])),
             f"{a['messages']} ({a['in_context']} in context)",
         )
-    console.print(table)
+        for a in report["agents"]
+    ]
+    headers = ("file id", "agent id", "name", "model", "blocks", "messages")
+    console.print(list_table(headers, cells, ids=("agent id",)))
     tools = report["tools"]
     console.print(
         f"{report['blocks']} block(s) ({report['shared_blocks']} shared), "
@@ -80,6 +91,21 @@ async def import_agents(
         console.print(f"[yellow]not imported:[/yellow] {escape(line)}")
 
 
+async def _note_shared_names(app: AgentBatch, report: dict[str, Any]) -> None:
+    """Names are the CLI's handles: say when an imported agent's name is not unique."""
+    names = [str(a["name"]) for a in report["agents"]]
+    shared = sorted(
+        n for n, ids in (await names_in_use(app.db, app.org_id, names)).items() if len(ids) > 1
+    )
+    if shared:
+        err_console.print(
+            f"[yellow]note:[/yellow] other agents are also named {escape(', '.join(shared))}: "
+            "refer to these by id (the agent id column), or rename them with "
+            "`agentbatch agents update ID --name NEW`",
+            highlight=False,
+        )
+
+
 @click.command("export")
 @click.argument("agent_ids", nargs=-1, required=True)
 @click.option(
@@ -89,8 +115,10 @@ async def import_agents(
 @with_app
 async def export_agents(app: AgentBatch, agent_ids: tuple[str, ...], output: str | None) -> None:
     """Write agents (blocks, tools, rules, full histories) as one Letta Agent File.
-    Tool secrets are written without their values, as Letta does."""
-    data = await app.agent_files.export_agents(app.org_id, list(agent_ids))
+    AGENT_IDS: ids, unique id prefixes or names. Tool secrets are written without their
+    values, as Letta does. Nothing is written when an agent cannot be found."""
+    ids = [await resolve(app.db, "agent", app.org_id, ref) for ref in agent_ids]
+    data = await app.agent_files.export_agents(app.org_id, ids)
     text = json.dumps(data, indent=2, ensure_ascii=False)
     if output is None:
         click.echo(text)

@@ -1,4 +1,4 @@
-"""`agentbatch agents ...` (blocks: `cli.blocks_cmd`)."""
+"""`agentbatch agents ...` (blocks: `cli.blocks_cmd`; changes: `cli.agent_edit_cmd`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import (
@@ -14,6 +13,7 @@ from agentbatch.cli.common import (
     database_option,
     json_option,
     limit_options,
+    list_table,
     load_json_file,
     more_hint,
     print_json,
@@ -21,7 +21,7 @@ from agentbatch.cli.common import (
 )
 from agentbatch.errors import InvalidInput
 from agentbatch.services.context_budget import budget_line
-from agentbatch.services.lookup import resolve
+from agentbatch.services.lookup import names_in_use, resolve
 
 
 def _parse_block(spec: str) -> dict[str, Any]:
@@ -55,6 +55,9 @@ def agents_group() -> None:
 @click.option(
     "--file", "file_", type=click.Path(exists=True, dir_okay=False), help="Full agent spec as JSON."
 )
+@click.option(
+    "--allow-duplicate", is_flag=True, help="Create it even if an agent has this name already."
+)
 @database_option
 @json_option
 @with_app
@@ -70,9 +73,11 @@ async def create_agent(
     autoclear: bool,
     tags: tuple[str, ...],
     file_: str | None,
+    allow_duplicate: bool,
     as_json: bool,
 ) -> None:
-    """Create an agent (from flags, or --file with the full spec)."""
+    """Create an agent (from flags, or --file with the full spec). Names are how the CLI
+    finds agents, so a name already in use is refused unless --allow-duplicate."""
     spec: dict[str, Any] = load_json_file(file_) if file_ else {}
     if not isinstance(spec, dict):
         raise InvalidInput("--file must hold one JSON object")
@@ -96,6 +101,12 @@ async def create_agent(
         spec["tags"] = list(tags)
     if "name" not in spec:
         raise InvalidInput("an agent needs a --name")
+    taken = (await names_in_use(app.db, app.org_id, [str(spec["name"])])).get(str(spec["name"]))
+    if taken and not allow_duplicate:
+        raise InvalidInput(
+            f"an agent named {spec['name']!r} exists already ({taken[0]}); choose another "
+            "--name, or pass --allow-duplicate (then refer to each by its id)"
+        )
     agent = await app.agents.create_agent(app.org_id, spec)
     if as_json:
         print_json(agent)
@@ -130,9 +141,8 @@ async def list_agents(
     if as_json:
         print_json(rows)
     else:
-        table = Table("id", "name", "model", "tools", "blocks", "tags")
-        for a in rows:
-            table.add_row(
+        cells = [
+            (
                 a["id"],
                 escape(a["name"]),
                 a["model"],
@@ -140,7 +150,9 @@ async def list_agents(
                 ", ".join(b["label"] for b in a["blocks"]),
                 escape(", ".join(a.get("tags") or [])),
             )
-        console.print(table)
+            for a in rows
+        ]
+        console.print(list_table(("id", "name", "model", "tools", "blocks", "tags"), cells))
     more_hint(more, limit)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import (
@@ -13,13 +12,14 @@ from agentbatch.cli.common import (
     database_option,
     json_option,
     limit_options,
+    list_table,
     more_hint,
     print_json,
     with_app,
 )
-from agentbatch.cli.job_view import exit_for, print_job, wait_for_job
+from agentbatch.cli.job_view import exit_for, print_job, report_job, wait_for_job
 from agentbatch.domain.statuses import JobStatus
-from agentbatch.services.lookup import resolve
+from agentbatch.services.lookup import resolve, resolve_agent_in_job
 
 
 @click.group("batches")
@@ -37,15 +37,12 @@ async def show(app: AgentBatch, job_id: str, errors: bool, as_json: bool) -> Non
     """Show a job: status, runs by status and stop reason, tokens, cost, failed runs' errors."""
     job_id = await resolve(app.db, "job", app.org_id, job_id)
     job = await app.jobs.get_job(app.org_id, job_id)
-    failed = (
-        await app.jobs.job_runs(app.org_id, job_id, status="failed", limit=20) if errors else []
-    )
-    if as_json:
-        print_json({**job, "failed_runs": failed})
-        return
-    print_job(job)
-    for run in failed:
-        console.print(f"  [red]failed[/red] {run['agent_id']}: {run['last_error']}")
+    if errors:
+        await report_job(app, job, as_json=as_json)
+    elif as_json:
+        print_json({**job, "failed_runs": []})
+    else:
+        print_job(job)
 
 
 @batches_group.command("list")
@@ -73,14 +70,16 @@ async def list_jobs(
         if not all_ or len(page) < want:
             break
         cursor = page[-1]["id"]
-    more = len(rows) > limit and not all_
-    rows = rows if all_ else rows[:limit]
+    more = 0
+    if len(rows) > limit and not all_:
+        rows = rows[:limit]
+        more = await app.results.jobs_after(app.org_id, rows[-1]["id"], status)
     if as_json:
         print_json(rows)
     else:
-        table = Table("id", "status", "requests", "completed", "max_steps", "failed", "created")
-        for j in rows:
-            table.add_row(
+        headers = ("id", "status", "requests", "completed", "max_steps", "failed", "created")
+        cells = [
+            (
                 j["id"],
                 j["status"],
                 str(j["request_count"]),
@@ -89,7 +88,9 @@ async def list_jobs(
                 str(j["runs"]["failed"]),
                 j["created_at"] or "",
             )
-        console.print(table)
+            for j in rows
+        ]
+        console.print(list_table(headers, cells))
     more_hint(more, limit)
 
 
@@ -110,17 +111,17 @@ async def wait(app: AgentBatch, job_id: str, worker: bool, as_json: bool) -> Non
     Exits 0 when the job completed, 3 when it failed, 4 when it was cancelled."""
     job_id = await resolve(app.db, "job", app.org_id, job_id)
     job = await wait_for_job(app, job_id, run_worker=worker, quiet=as_json)
-    if as_json:
-        print_json(job)
-    else:
-        print_job(job)
+    await report_job(app, job, as_json=as_json)
     exit_for(job)
 
 
 @batches_group.command("messages")
 @click.argument("job_id")
 @click.option(
-    "--agent", "agent_id", default=None, help="Only this agent's messages (id, prefix or name)."
+    "--agent",
+    "agent_id",
+    default=None,
+    help="Only this agent's messages (id, prefix or name; the job's own agents first).",
 )
 @click.option("--after", default=None, type=int, help="Cursor: messages after this id.")
 @limit_options(200)
@@ -141,7 +142,7 @@ async def messages(
 
     job_id = await resolve(app.db, "job", app.org_id, job_id)
     if agent_id:
-        agent_id = await resolve(app.db, "agent", app.org_id, agent_id)
+        agent_id = await resolve_agent_in_job(app.db, app.org_id, job_id, agent_id)
     rows: list[dict[str, Any]] = []
     while True:
         want = 1000 if all_ else limit + 1 - len(rows)
@@ -152,14 +153,15 @@ async def messages(
         if not all_ or len(page) < want:
             break
         after = page[-1]["id"]
-    more = len(rows) > limit and not all_
-    rows = rows if all_ else rows[:limit]
+    more = 0
+    if len(rows) > limit and not all_:
+        rows = rows[:limit]
+        more = await app.results.job_messages_after(app.org_id, job_id, rows[-1]["id"], agent_id)
     if as_json:
         print_json(rows)
     else:
         print_messages(rows, jobs=False)
-    if more:
-        more_hint(True, limit)
+    more_hint(more, limit)
 
 
 @batches_group.command("cancel")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import (
@@ -12,6 +11,7 @@ from agentbatch.cli.common import (
     database_option,
     json_option,
     limit_options,
+    list_table,
     more_hint,
     print_json,
     with_app,
@@ -76,16 +76,17 @@ async def list_blocks(
     if as_json:
         print_json(rows)
     else:
-        table = Table("id", "label", "size", "version", "value")
-        for b in rows:
-            table.add_row(
+        cells = [
+            (
                 b["id"],
                 escape(b["label"]),
                 f"{len(b['value'])}/{b['limit']}",
                 str(b["version"]),
                 escape(b["value"][:60]),
             )
-        console.print(table)
+            for b in rows
+        ]
+        console.print(list_table(("id", "label", "size", "version", "value"), cells))
     more_hint(more, limit)
 
 

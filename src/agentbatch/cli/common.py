@@ -6,13 +6,14 @@ import asyncio
 import functools
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.errors import AgentBatchError, NotFound, UserError
@@ -38,7 +39,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except UserError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))  # a provider that cannot be reached: 1
     except AgentBatchError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
@@ -99,25 +100,36 @@ def limit_options(default: int) -> Callable[[Callable[..., Any]], Callable[..., 
     """``--limit N`` and ``--all`` for a list command."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn = click.option(
-            "--all", "all_", is_flag=True, help="List everything (pages through the database)."
-        )(fn)
+        @functools.wraps(fn)
+        def exclusive(*args: Any, **kwargs: Any) -> Any:
+            source = click.get_current_context().get_parameter_source("limit")
+            if kwargs.get("all_") and source is not click.core.ParameterSource.DEFAULT:
+                err_console.print("[red]error:[/red] give --all or --limit, not both")
+                sys.exit(2)
+            return fn(*args, **kwargs)
+
+        with_all = click.option(
+            "--all",
+            "all_",
+            is_flag=True,
+            help="List everything (pages through the database); not with --limit.",
+        )(exclusive)
         return click.option(
             "--limit",
             default=default,
             show_default=True,
             type=click.IntRange(1, 100_000),
             help="At most this many rows.",
-        )(fn)
+        )(with_all)
 
     return decorate
 
 
-def more_hint(more: int | bool, limit: int) -> None:
+def more_hint(more: int, limit: int) -> None:
     """The line under a cut list: how much was left out and how to see it."""
     if not more:
         return
-    count = f"{more} more" if not isinstance(more, bool) else "more"
+    count = f"{more} more"
     err_console.print(
         f"[dim]... {count}; use --all to list everything, or --limit to show more than {limit}[/dim]"
     )
@@ -157,3 +169,20 @@ def setup_logging(verbose: bool) -> None:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2)
     setup(verbose, log_format)
+
+
+def list_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, ids: Collection[str] = ("id",)
+) -> Table:
+    """A list as a table whose id columns are never cut or wrapped (as wide as their longest
+    id), whatever the terminal's width or when piped; the other columns shrink instead."""
+    table = Table()
+    for i, header in enumerate(headers):
+        if header in ids:
+            width = max([len(header), *(len(row[i]) for row in rows)])
+            table.add_column(header, no_wrap=True, min_width=width)
+        else:
+            table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    return table

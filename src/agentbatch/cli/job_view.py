@@ -10,9 +10,10 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agentbatch.app import AgentBatch
-from agentbatch.cli.common import console, err_console
+from agentbatch.cli.common import console, err_console, print_json
 from agentbatch.cli.job_report import print_routes_and_budget, print_selection
 from agentbatch.domain.statuses import JOB_TERMINAL
+from agentbatch.pricing import cache_phrase
 from agentbatch.services.context_budget import job_budget_line
 
 # exit codes of `submit --wait` and `wait` (2 stays "bad input", 1 "could not run")
@@ -88,13 +89,6 @@ async def wait_for_job(
     return job
 
 
-def cache_phrase(savings: float) -> str:
-    """Cache writes cost more than plain input: a short job can pay more than it saves."""
-    if savings < 0:
-        return f"cache costs ${-savings:.4f}"
-    return f"cache saves ${savings:.4f}"
-
-
 def print_job(job: dict[str, Any]) -> None:
     console.print(
         f"job [bold]{job['id']}[/bold]: [bold]{job['status']}[/bold]  "
@@ -137,9 +131,45 @@ def print_job(job: dict[str, Any]) -> None:
         console.print(
             "provider batches: " + ", ".join(f"{k} {v}" for k, v in job["provider_batches"].items())
         )
+    if job.get("error"):
+        console.print(f"[red]error:[/red] {job['error']}", highlight=False)
     if job.get("callback"):
         cb = job["callback"]
         console.print(
             f"callback: {cb['status']} after {cb['attempts']} attempt(s)"
             + (f" ({cb['error']})" if cb.get("error") else "")
         )
+
+
+FAILED_SHOWN = 20
+
+
+async def failed_runs(app: AgentBatch, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The first failed runs of a job (none asked for when no run failed)."""
+    if not job["runs"].get("failed"):
+        return []
+    return await app.jobs.job_runs(app.org_id, job["id"], status="failed", limit=FAILED_SHOWN)
+
+
+def print_failed_runs(job: dict[str, Any], failed: list[dict[str, Any]]) -> None:
+    """Each failed run's agent and error, and how to list the rest."""
+    for run in failed:
+        console.print(
+            f"  [red]failed[/red] {run['agent_id']}: {run['last_error']}", highlight=False
+        )
+    rest = int(job["runs"].get("failed", 0)) - len(failed)
+    if rest > 0:
+        console.print(
+            f"  ... {rest} more failed run(s): agentbatch batches runs {job['id']} --status failed"
+        )
+
+
+async def report_job(app: AgentBatch, job: dict[str, Any], *, as_json: bool) -> None:
+    """What `show`, `wait` and `submit --wait` print: the job, why it failed, its failed runs
+    (``failed_runs`` in JSON)."""
+    failed = await failed_runs(app, job)
+    if as_json:
+        print_json({**job, "failed_runs": failed})
+        return
+    print_job(job)
+    print_failed_runs(job, failed)

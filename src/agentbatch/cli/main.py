@@ -186,13 +186,7 @@ def emulate(provider: str, port: int, script_path: str | None, log_requests: boo
         "mistral": "agentbatch.testing.mistral",
         "openrouter": "agentbatch.testing.openrouter",
     }[provider]
-    serve = importlib.import_module(module).main
-    if provider in ("anthropic", "openai"):
-        serve(port, script_path, log_requests=log_requests)
-        return
-    if log_requests:
-        err_console.print("note: --log and the start-up banner are for anthropic and openai")
-    serve(port, script_path)
+    importlib.import_module(module).main(port, script_path, log_requests=log_requests)
 
 
 def main() -> None:

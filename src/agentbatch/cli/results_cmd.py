@@ -8,7 +8,6 @@ from typing import IO, Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import (
@@ -17,6 +16,7 @@ from agentbatch.cli.common import (
     err_console,
     json_option,
     limit_options,
+    list_table,
     more_hint,
     print_json,
     with_app,
@@ -88,7 +88,7 @@ async def runs(
     if as_json:
         print_json(rows)
     else:
-        table = Table(
+        headers = (
             "agent",
             "name",
             "status",
@@ -99,20 +99,23 @@ async def runs(
             "input",
             "reply / error",
         )
+        cells = []
         for r in rows:
             answer = r["reply"] if r["reply"] is not None else r["error"]
-            table.add_row(
-                r["agent_id"],
-                escape(r["agent_name"]),
-                r["status"],
-                r["stop_reason"] or "",
-                str(r["steps"]),
-                f"{r['input_tokens']}/{r['output_tokens']}",
-                f"${r['cost_usd']:.4f}",
-                escape(_short(r["input"], 40)),
-                escape(_short(answer)),
+            cells.append(
+                (
+                    r["agent_id"],
+                    escape(r["agent_name"]),
+                    r["status"],
+                    r["stop_reason"] or "",
+                    str(r["steps"]),
+                    f"{r['input_tokens']}/{r['output_tokens']}",
+                    f"${r['cost_usd']:.4f}",
+                    escape(_short(r["input"], 40)),
+                    escape(_short(answer)),
+                )
             )
-        console.print(table)
+        console.print(list_table(headers, cells, ids=("agent",)))
     more_hint(more, limit)
 
 
@@ -217,8 +220,9 @@ def print_messages(rows: list[dict[str, Any]], *, jobs: bool = True) -> None:
             job = m.get("job_id")
             console.print(f"[bold]-- job {job or '(none)'}[/bold]", highlight=False)
         calls = "".join(f" -> {c['name']}({c['arguments']})" for c in m.get("tool_calls") or ())
+        step = "-" if m["step"] is None else f"s{m['step']}"  # imported history has no steps
         console.print(
-            f"[dim]{m['id']} {m['agent_id']} s{m['step']}[/dim] [bold]{m['kind']}[/bold] "
+            f"[dim]{m['id']} {m['agent_id']} {step}[/dim] [bold]{m['kind']}[/bold] "
             f"{escape((m['content'] or '')[:500])}{escape(calls)}",
             markup=True,
             highlight=False,

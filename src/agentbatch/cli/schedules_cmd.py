@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import (
     console,
     database_option,
     json_option,
+    list_table,
     load_json_file,
     print_json,
     with_app,
@@ -124,9 +124,9 @@ async def list_schedules(app: AgentBatch, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "name", "cron", "status", "next fire", "fires", "busy skipped", "missed")
-    for s in rows:
-        table.add_row(
+    headers = ("id", "name", "cron", "status", "next fire", "fires", "busy skipped", "missed")
+    cells = [
+        (
             s["id"],
             s["name"],
             f"{s['cron']} {s['timezone']}",
@@ -136,7 +136,9 @@ async def list_schedules(app: AgentBatch, as_json: bool) -> None:
             str(s["skipped_busy_total"]),
             str(s["missed_total"]),
         )
-    console.print(table)
+        for s in rows
+    ]
+    console.print(list_table(headers, cells))
 
 
 @schedules_group.command("show")
@@ -167,9 +169,9 @@ async def show_schedule(
     )
     if s["next_fire_times"]:
         console.print("next: " + ", ".join(s["next_fire_times"]))
-    table = Table("fire time", "job", "status", "agents", "busy skipped", "missed", "error")
-    for f in s["last_fires"]:
-        table.add_row(
+    headers = ("fire time", "job", "status", "agents", "busy skipped", "missed", "error")
+    cells = [
+        (
             f["fire_at"] or "",
             f["job_id"] or "-",
             f["job_status"] or "",
@@ -178,7 +180,9 @@ async def show_schedule(
             str(f["missed"]),
             f["error"] or "",
         )
-    console.print(table)
+        for f in s["last_fires"]
+    ]
+    console.print(list_table(headers, cells, ids=("job",)))
 
 
 def _state_command(name: str, doc: str) -> None:

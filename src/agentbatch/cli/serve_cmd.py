@@ -7,7 +7,14 @@ from typing import Any
 import click
 
 from agentbatch.app import DEFAULT_ORG, AgentBatch
-from agentbatch.cli.common import console, database_option, err_console, print_json, with_app
+from agentbatch.cli.common import (
+    console,
+    database_option,
+    err_console,
+    list_table,
+    print_json,
+    with_app,
+)
 from agentbatch.cli.common import json_option as _json_option
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -147,14 +154,11 @@ def keys_list(org: str | None, database_url: str | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table("id", "org", "prefix", "name", "created", "revoked")
-    for r in rows:
-        table.add_row(
-            r["id"], r["org_id"], r["prefix"], r["name"], r["created_at"], r["revoked_at"] or ""
-        )
-    console.print(table)
+    cells = [
+        (r["id"], r["org_id"], r["prefix"], r["name"], r["created_at"], r["revoked_at"] or "")
+        for r in rows
+    ]
+    console.print(list_table(("id", "org", "prefix", "name", "created", "revoked"), cells))
 
 
 @keys_group.command("revoke")

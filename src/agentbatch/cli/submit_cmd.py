@@ -19,7 +19,7 @@ from agentbatch.cli.common import (
     with_app,
 )
 from agentbatch.cli.job_report import print_estimate
-from agentbatch.cli.job_view import exit_for, print_job, wait_for_job
+from agentbatch.cli.job_view import exit_for, report_job, wait_for_job
 from agentbatch.cli.submit_selection import (
     check_no_selection,
     job_limits,
@@ -190,13 +190,11 @@ async def _run(
         )
     if wait_:
         job = await wait_for_job(app, job["id"], run_worker=True, quiet=as_json)
-    if as_json:
-        print_json(job)
-    elif wait_:
-        print_job(job)
-    if wait_:
+        await report_job(app, job, as_json=as_json)
         exit_for(job)
     else:
+        if as_json:
+            print_json(job)
         err_console.print(
             "a worker runs the job: keep `agentbatch worker` running (or `agentbatch serve "
             f"--with-worker`), or run `agentbatch batches wait {job['id']}` to run one here "

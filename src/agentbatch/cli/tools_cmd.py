@@ -20,6 +20,7 @@ from agentbatch.cli.common import (
     print_json,
     with_app,
 )
+from agentbatch.errors import InvalidInput
 
 
 @click.group("tools")
@@ -178,6 +179,12 @@ async def update_tool(
     if description is not None:
         changes["description"] = description
     env_changes: dict[str, str | None] = dict(_env_pairs(env))
+    if unset_env:
+        current = (await app.tools.get_tool(app.org_id, name))["settings"].get("env") or {}
+        missing = [n for n in unset_env if n not in current]
+        if missing:
+            have = f" (it has {', '.join(sorted(current))})" if current else " (it has none)"
+            raise InvalidInput(f"--unset-env: tool {name!r} has no variable {missing[0]!r}{have}")
     env_changes.update({n: None for n in unset_env})
     if env_changes:
         changes["env"] = env_changes

@@ -87,6 +87,8 @@ def parse_line(n: int, raw: Any) -> OpenAIRequest:
     settings = {k: body[k] for k in SETTINGS if k in body}
     if "max_completion_tokens" in settings:
         settings.setdefault("max_tokens", settings.pop("max_completion_tokens"))
+    if "top_p" in settings:  # no setting of its own: sent in the body of OpenAI-format models
+        settings["openai"] = {"top_p": settings.pop("top_p")}
     known = {"model", "messages", *SETTINGS}
     return OpenAIRequest(
         line=n,

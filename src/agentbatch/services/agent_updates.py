@@ -11,17 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from agentbatch.domain.agents import split_handle
+from agentbatch.domain.model_settings import settings_problem
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, utcnow
-from agentbatch.memory_settings import window_problem
 from agentbatch.providers.registry import KNOWN_PROVIDERS
 from agentbatch.schemas import AgentUpdate
-from agentbatch.services.agents import AgentService, parse_model
+from agentbatch.services.agents import AgentService, check_tool_names, parse_model
 from agentbatch.store import agent_edits as edits
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
-from agentbatch.tools.builtins import BUILTIN_SPECS
 
 
 class AgentEditService:
@@ -37,12 +36,7 @@ class AgentEditService:
         return row
 
     async def _check_tools(self, conn: Any, org_id: str, names: list[str]) -> None:
-        custom = {r.name for r in await repo.tool_rows(conn, org_id, names)}
-        unknown = [t for t in names if t not in BUILTIN_SPECS and t not in custom]
-        if unknown:
-            raise InvalidInput(
-                f"unknown tool(s): {', '.join(unknown)} (see `agentbatch tools list`)"
-            )
+        await check_tool_names(conn, org_id, names)
 
     async def _write(self, conn: Any, org_id: str, row: Any, values: dict[str, Any]) -> None:
         if not await edits.update_agent_row(
@@ -64,9 +58,6 @@ class AgentEditService:
                     f"unknown provider {provider!r} in model {values['model']!r}; "
                     f"known: {', '.join(sorted(KNOWN_PROVIDERS))}"
                 )
-        problem = window_problem(values.get("model_settings"))
-        if problem is not None:
-            raise InvalidInput(problem)
         if "tools" in values:
             values["tool_names"] = values.pop("tools")
         if "tags" in values:
@@ -75,6 +66,12 @@ class AgentEditService:
             row = await self._row(conn, org_id, agent_id)
             if not values:
                 raise InvalidInput("nothing to change: give at least one field")
+            if "model" in values or "model_settings" in values:
+                provider, _ = split_handle(values.get("model", row.model))
+                settings = values.get("model_settings", row.model_settings)
+                problem = settings_problem(settings, provider)
+                if problem is not None:
+                    raise InvalidInput(problem)
             tool_names = list(values.get("tool_names", row.tool_names or []))
             if "tool_names" in values:
                 await self._check_tools(conn, org_id, tool_names)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from agentbatch.domain.agents import split_handle
+from agentbatch.domain.model_settings import settings_problem
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, iso, new_id, utcnow
-from agentbatch.memory_settings import window_problem
 from agentbatch.providers.registry import known_providers
 from agentbatch.schemas import AgentCreate
 from agentbatch.services.blocks import BlockOperations, block_out
@@ -38,7 +39,19 @@ def agent_out(row: Any, blocks: list[Any]) -> dict[str, Any]:
     }
 
 
-_ENDPOINTS = frozenset({("openai", "chat"), ("openai", "responses")})
+async def check_tool_names(conn: Any, org_id: str, names: list[str]) -> None:
+    """Every name is a built-in or one of the organisation's tools; a typo gets a
+    "did you mean"."""
+    custom = {r.name for r in await repo.tool_rows(conn, org_id, names)}
+    unknown = [t for t in names if t not in BUILTIN_SPECS and t not in custom]
+    if not unknown:
+        return
+    known = [*BUILTIN_SPECS, *(r.name for r in await repo.tool_rows(conn, org_id))]
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise InvalidInput(f"unknown tool(s): {', '.join(parts)}; see `agentbatch tools list`")
 
 
 class AgentService(BlockOperations):
@@ -57,21 +70,12 @@ class AgentService(BlockOperations):
                 f"unknown provider {provider!r} in model {spec.model!r}; "
                 f"known: {', '.join(sorted(known))}"
             )
-        problem = window_problem(spec.model_settings)
+        problem = settings_problem(spec.model_settings, provider)
         if problem is not None:
             raise InvalidInput(problem)
-        endpoint = spec.model_settings.get("endpoint")
-        if endpoint is not None and (provider, endpoint) not in _ENDPOINTS:
-            raise InvalidInput(
-                f"model_settings.endpoint {endpoint!r} is not available for {provider}/ models "
-                "(openai/ models take 'chat' or 'responses')"
-            )
         now = self.clock()
         async with self.db.write() as conn:
-            custom = {r.name for r in await repo.tool_rows(conn, org_id, spec.tools)}
-            unknown = [t for t in spec.tools if t not in BUILTIN_SPECS and t not in custom]
-            if unknown:
-                raise InvalidInput(f"unknown tool(s): {', '.join(unknown)}")
+            await check_tool_names(conn, org_id, spec.tools)
             try:
                 rules = parse_rules(spec.tool_rules, spec.tools)
             except ValueError as exc:

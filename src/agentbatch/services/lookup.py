@@ -26,10 +26,42 @@ async def resolve(db: Database, kind: str, org_id: str, ref: str) -> str:
     if len(ids) == 1 and not by_name:
         return ids[0]
     candidates = sorted(set(ids) | set(by_name))
+    if len(by_name) > 1:
+        raise InvalidInput(
+            f"{len(by_name)} agents are named {ref!r} ({_listed(by_name)}); give the id "
+            f"(`agentbatch agents list --name {ref}` lists them)"
+        )
     if candidates:
         raise InvalidInput(
-            f"{ref!r} matches several {kind}s ({', '.join(candidates[:3])}"
-            f"{', ...' if len(candidates) > 2 else ''}); give more of the id"
+            f"{ref!r} matches several {kind}s ({_listed(candidates)}); give more of the id"
         )
-    what = f"no {kind} has the id, id prefix{' or name' if kind == 'agent' else ''} {ref!r}"
-    raise NotFound(what)
+    what = "the id, id prefix or name" if kind == "agent" else "the id or id prefix"
+    raise NotFound(f"no {kind} has {what} {ref!r}")
+
+
+def _listed(ids: list[str]) -> str:
+    return ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+
+
+async def resolve_agent_in_job(db: Database, org_id: str, job_id: str, ref: str) -> str:
+    """An agent of this job first: a name or prefix shared with agents outside the job
+    still names the one agent that ran in it; otherwise as :func:`resolve`."""
+    ref = ref.strip()
+    if ref:
+        async with db.read() as conn:
+            ids = (
+                await repo.ids_matching(conn, "agent", org_id, ref, limit=1000)
+                if len(ref) >= MIN_PREFIX
+                else []
+            )
+            named = (await repo.agents_named(conn, org_id, [ref])).get(ref, [])
+            in_job = await repo.agents_in_job(conn, job_id, [*ids, *named])
+        if len(in_job) == 1:
+            return in_job[0]
+    return await resolve(db, "agent", org_id, ref)
+
+
+async def names_in_use(db: Database, org_id: str, names: list[str]) -> dict[str, list[str]]:
+    """name -> ids of the organisation's agents already called that."""
+    async with db.read() as conn:
+        return await repo.agents_named(conn, org_id, names)

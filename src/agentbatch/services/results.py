@@ -67,6 +67,20 @@ class ResultService:
             raise NotFound(f"job {job_id!r} not found")
         return row
 
+    async def jobs_after(self, org_id: str, job_id: str, status: str | None = None) -> int:
+        """How many of the organisation's jobs (of ``status``) are older than ``job_id``:
+        what a cut list of jobs left out."""
+        async with self.db.read() as conn:
+            return await jobs_repo.count_jobs(conn, org_id, status=status, before=job_id)
+
+    async def job_messages_after(
+        self, org_id: str | None, job_id: str, after: int, agent_id: str | None = None
+    ) -> int:
+        """How many of a job's messages (of one agent) follow message ``after``."""
+        await self._require_job(org_id, job_id)
+        async with self.db.read() as conn:
+            return await jobs_repo.count_job_messages(conn, job_id, agent_id=agent_id, after=after)
+
     async def outcomes(self, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         async with self.db.read() as conn:
             return await repo.outcome_counts(conn, job_ids)
@@ -96,6 +110,10 @@ class ResultService:
                 if with_input
                 else {}
             )
+            unsent = [r.id for r in rows if with_input and r.agent_id not in inputs]
+            if unsent:  # never written to the history: the input the run still holds
+                held = await repo.pending_inputs(conn, unsent)
+                inputs.update((r.agent_id, held[r.id]) for r in rows if r.id in held)
             more = (
                 await repo.count_runs(conn, job_id, after=rows[-1].id, **filters)
                 if count_more and len(rows) == limit

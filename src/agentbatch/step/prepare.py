@@ -8,6 +8,7 @@ from typing import Any
 from agentbatch.domain.agents import AgentSpec, BlockView
 from agentbatch.domain.messages import Message
 from agentbatch.domain.model_io import ModelRequest, ToolSpec
+from agentbatch.domain.model_settings import setting_problem
 from agentbatch.step.memory import MemoryRenderer
 from agentbatch.step.solver import RuleSet, SolverState
 
@@ -101,6 +102,12 @@ def build_request(
     else:
         tool_choice = "auto"
     settings = agent.model_settings
+    for key in _REQUEST_SETTINGS & settings.keys():  # stored before settings were checked
+        problem = setting_problem(key, settings[key])
+        if problem is not None:
+            raise ValueError(
+                f"{problem}; change it with `agentbatch agents update {agent.id} --set {key}=...`"
+            )
     temperature = settings.get("temperature")
     return ModelRequest(
         model=agent.model_name,

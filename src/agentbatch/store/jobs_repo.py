@@ -147,15 +147,11 @@ async def batch_counts(conn: AsyncConnection, job_id: str) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
-async def list_job_rows(
-    conn: AsyncConnection, org_id: str, *, status: str | None, limit: int, before: str | None
-) -> list[Any]:
-    query = (
-        select(batch_jobs)
-        .where(batch_jobs.c.org_id == org_id)
-        .order_by(batch_jobs.c.created_at.desc(), batch_jobs.c.id.desc())
-        .limit(limit)
-    )
+async def _jobs_query(
+    conn: AsyncConnection, query: Any, org_id: str, status: str | None, before: str | None
+) -> Any:
+    """``query`` narrowed to the organisation's jobs (of ``status``) older than ``before``."""
+    query = query.where(batch_jobs.c.org_id == org_id)
     if status:
         query = query.where(batch_jobs.c.status == status)
     if before:
@@ -171,7 +167,35 @@ async def list_job_rows(
                 (batch_jobs.c.created_at < ref.created_at)
                 | and_(batch_jobs.c.created_at == ref.created_at, batch_jobs.c.id < before)
             )
+    return query
+
+
+async def list_job_rows(
+    conn: AsyncConnection, org_id: str, *, status: str | None, limit: int, before: str | None
+) -> list[Any]:
+    query = select(batch_jobs).order_by(batch_jobs.c.created_at.desc(), batch_jobs.c.id.desc())
+    query = await _jobs_query(conn, query.limit(limit), org_id, status, before)
     return list((await conn.execute(query)).all())
+
+
+async def count_jobs(
+    conn: AsyncConnection, org_id: str, *, status: str | None, before: str | None
+) -> int:
+    query = await _jobs_query(
+        conn, select(func.count()).select_from(batch_jobs), org_id, status, before
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def count_job_messages(
+    conn: AsyncConnection, job_id: str, *, agent_id: str | None, after: int | None
+) -> int:
+    query = select(func.count()).select_from(messages).where(messages.c.job_id == job_id)
+    if agent_id:
+        query = query.where(messages.c.agent_id == agent_id)
+    if after is not None:
+        query = query.where(messages.c.id > after)
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def job_message_rows(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentbatch.store.tables import agents, batch_jobs, blocks
+from agentbatch.store.tables import agents, batch_jobs, blocks, runs
 
 TABLES: dict[str, Table] = {"agent": agents, "job": batch_jobs, "block": blocks}
 
@@ -65,3 +65,16 @@ async def existing_agent_ids(conn: AsyncConnection, org_id: str, ids: Sequence[s
         )
         found.update(r.id for r in rows)
     return found
+
+
+async def agents_in_job(conn: AsyncConnection, job_id: str, agent_ids: Sequence[str]) -> list[str]:
+    """Which of these agents have a run in the job (ordered)."""
+    if not agent_ids:
+        return []
+    rows = await conn.execute(
+        select(runs.c.agent_id)
+        .where(runs.c.job_id == job_id, runs.c.agent_id.in_(sorted(set(agent_ids))[:1000]))
+        .distinct()
+        .order_by(runs.c.agent_id)
+    )
+    return [r.agent_id for r in rows]

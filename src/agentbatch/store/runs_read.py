@@ -119,6 +119,25 @@ async def input_messages(
     return {r.agent_id: r.content or "" for r in rows}
 
 
+async def pending_inputs(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, str]:
+    """run id -> the text of the input it still holds (a run that ended before its first
+    request was built, e.g. failed at prepare, never wrote its input to the history)."""
+    if not run_ids:
+        return {}
+    rows = await conn.execute(
+        select(runs.c.id, runs.c.pending_messages).where(
+            runs.c.id.in_(list(run_ids)), runs.c.pending_messages.is_not(None)
+        )
+    )
+    out: dict[str, str] = {}
+    for row in rows:
+        pending = [m for m in row.pending_messages or () if isinstance(m, dict)]
+        first = next((m for m in pending if m.get("kind") == "input"), None)
+        if first is not None:
+            out[row.id] = str(first.get("content") or "")
+    return out
+
+
 async def agent_message_rows(
     conn: AsyncConnection, agent_id: str, *, after: int | None, limit: int
 ) -> list[Any]:

@@ -4,9 +4,11 @@ address and the variables to export, the script in use, and an optional request 
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,26 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ENV = {
-    "anthropic": ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", ""),
-    "openai": ("OPENAI_BASE_URL", "OPENAI_API_KEY", "/v1"),
+
+@dataclass(frozen=True)
+class Dialect:
+    """What a user exports to reach one emulator, and the model handle it serves."""
+
+    base_var: str
+    key_var: str
+    path: str  # appended to the address to make the base URL the adapter takes
+    model: str  # an example model handle
+    admin: bool  # has the ``/_emulator/script`` and ``/_emulator/faults`` routes
+
+
+DIALECTS = {
+    "anthropic": Dialect("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "", "anthropic/test", True),
+    "openai": Dialect("OPENAI_BASE_URL", "OPENAI_API_KEY", "/v1", "openai/test", True),
+    "google": Dialect("GOOGLE_GEMINI_BASE_URL", "GEMINI_API_KEY", "", "google/test", True),
+    "mistral": Dialect("MISTRAL_BASE_URL", "MISTRAL_API_KEY", "", "mistral/test", False),
+    "openrouter": Dialect(
+        "OPENROUTER_BASE_URL", "OPENROUTER_API_KEY", "/api/v1", "openrouter/openai/test", False
+    ),
 }
 
 
@@ -38,21 +57,23 @@ def load_script(path: str | None) -> tuple[list[dict[str, Any]], str]:
 
 
 def banner(provider: str, url: str, script: str, logging_requests: bool) -> str:
-    base_var, key_var, suffix = ENV[provider]
-    return "\n".join(
-        [
-            f"agentbatch {provider} batch emulator on {url}",
-            "  point agentbatch (or any official SDK) at it:",
-            f"    export {base_var}={url}{suffix}",
-            f"    export {key_var}=test        # any value",
-            f"  then use models {provider}/<any name>, e.g. agentbatch agents create --model {provider}/test",
-            f"  script: {script}",
-            "  request log: "
-            + ("on" if logging_requests else "off (--log to print one line per request)"),
-            "  replace the script: PUT /_emulator/script; faults: PUT /_emulator/faults",
-            "  Ctrl-C stops it",
-        ]
-    )
+    d = DIALECTS[provider]
+    lines = [
+        f"agentbatch {provider} batch emulator on {url}",
+        "  point agentbatch (or any official SDK) at it:",
+        f"    export {d.base_var}={url}{d.path}",
+        f"    export {d.key_var}=test        # any value",
+        "    export AGENTBATCH_POLL_INTERVAL=1   # poll every second, not every 30 s",
+        f"  then use models {d.model.rsplit('/', 1)[0]}/<any name>, e.g. "
+        f"agentbatch agents create --name ada --model {d.model}",
+        f"  script: {script}",
+        "  request log: "
+        + ("on" if logging_requests else "off (--log to print one line per request)"),
+    ]
+    if d.admin:
+        lines.append("  replace the script: PUT /_emulator/script; faults: PUT /_emulator/faults")
+    lines.append("  Ctrl-C stops it")
+    return "\n".join(lines)
 
 
 def request_log(app: App, out: Any = None) -> App:
@@ -85,6 +106,22 @@ def request_log(app: App, out: Any = None) -> App:
     return logged
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The bound listening socket, or exit with a one-line error (port in use)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(
+            f"error: cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(is another emulator running there? choose another --port)"
+        ) from None
+    sock.listen(2048)
+    return sock
+
+
 def serve(
     provider: str,
     app: App,
@@ -94,10 +131,35 @@ def serve(
     script_label: str,
     log_requests: bool,
 ) -> None:
+    """Bind the port, then print the banner and serve until Ctrl-C."""
     import uvicorn
 
+    sock = listen(host, port)
     url = f"http://{host}:{port}"
     print(banner(provider, url, script_label, log_requests), flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         request_log(app) if log_requests else app, host=host, port=port, log_level="warning"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_emulator(
+    provider: str,
+    make_app: Callable[[list[dict[str, Any]]], App],
+    *,
+    port: int,
+    script_path: str | None,
+    host: str = "127.0.0.1",
+    log_requests: bool = False,
+) -> None:
+    """Every emulator's foreground ``main``: the script (the default: a memory edit, then a
+    reply), the app made from it, served with the banner and the optional request log."""
+    script, label = load_script(script_path)
+    serve(
+        provider,
+        make_app(script),
+        host=host,
+        port=port,
+        script_label=label,
+        log_requests=log_requests,
     )

@@ -21,7 +21,9 @@ from agentbatch import __version__
 from agentbatch.api.dashboard import session
 from agentbatch.api.dashboard.data import Pages
 from agentbatch.api.dashboard.present import COLORS, STATUSES
+from agentbatch.app import DEFAULT_ORG
 from agentbatch.ids import iso
+from agentbatch.pricing import cache_phrase, savings_notes
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
@@ -35,8 +37,10 @@ _env = Environment(
 _env.filters["iso"] = lambda v: (iso(v) or "")[:19].replace("T", " ")
 _env.filters["num"] = lambda v: f"{int(v or 0):,}"
 _env.filters["usd"] = lambda v: f"${float(v or 0):,.4f}"
+_env.filters["cache_phrase"] = cache_phrase
+_env.filters["savings_notes"] = savings_notes
 _env.filters["pretty"] = lambda v: _pretty(v)
-_env.globals.update(version=__version__, colors=COLORS, statuses=STATUSES)
+_env.globals.update(version=__version__, colors=COLORS, statuses=STATUSES, default_org=DEFAULT_ORG)
 
 
 def _pretty(value: Any) -> str:

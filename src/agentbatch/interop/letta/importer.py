@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentbatch.domain.model_settings import setting_problem
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import InvalidInput
 from agentbatch.interop.letta import models, tools
@@ -165,6 +166,11 @@ def _agent(
     rules = _rules(agent, names, label, report)
     handle = _model(i, agent, model_override, label, report)
     settings = models.settings_from_letta(agent)
+    for key, value in list(settings.items()):
+        problem = setting_problem(key, value)
+        if problem is not None:
+            del settings[key]
+            note(f"not imported: {problem}")
     metadata = {k: v for k, v in (agent.metadata or {}).items() if k != "agentbatch"}
     history = import_history(agent, where, note)
     secrets = agent.secrets or agent.tool_exec_environment_variables or {}

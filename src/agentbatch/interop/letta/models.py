@@ -22,15 +22,19 @@ OPENAI_COMPATIBLE = frozenset(
         "webui",
     }
 )
+# Letta providers whose models we run through the Gemini API (google/<model>)
+GOOGLE = frozenset({"google_ai", "google_vertex"})
 # what our providers are called in Letta's llm_config.model_endpoint_type
 ENDPOINT_TYPES = {
     "anthropic": "anthropic",
     "openai": "openai",
+    "google": "google_ai",
+    "mistral": "mistral",
     "openai-compatible": "openai",
     "local": "llamacpp",
     "scripted": "openai",
 }
-CONTEXT_WINDOWS = {"anthropic": 200_000, "openai": 128_000}
+CONTEXT_WINDOWS = {"anthropic": 200_000, "openai": 128_000, "google": 1_048_576}
 LETTA_SETTINGS = frozenset({"max_tokens", "temperature"})
 
 
@@ -61,6 +65,10 @@ def our_handle(handle: str, endpoint_type: str | None = None) -> tuple[str, str 
         return ours, (
             f"model {handle} -> {ours} (set AGENTBATCH_OPENAI_COMPATIBLE_BASE_URL to the server)"
         )
+    if provider in GOOGLE or endpoint_type in GOOGLE:
+        ours = f"google/{model}"
+        via = " through the Gemini API (GEMINI_API_KEY)" if "vertex" in handle else ""
+        return ours, f"model {handle} -> {ours}{via}"
     if endpoint_type in ("anthropic", "openai"):
         ours = f"{endpoint_type}/{model}"
         return ours, f"model {handle} -> {ours} (Letta provider {provider!r} is {endpoint_type})"

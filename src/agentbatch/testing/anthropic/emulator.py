@@ -207,13 +207,15 @@ def main(
     *,
     log_requests: bool = False,
 ) -> None:
-    """Serve the emulator in the foreground (``agentbatch emulate anthropic --port P``).
+    """Serve the emulator in the foreground (``agentbatch emulate anthropic --port P``):
+    the banner, the script (default: a memory edit, then a reply), ``--log``."""
+    from agentbatch.testing.console import run_emulator
 
-    ``script_path``: a JSON file holding the script (a list of steps; without one, the
-    default: a memory edit, then a reply); replace it later with ``PUT /_emulator/script``
-    and the faults with ``PUT /_emulator/faults``."""
-    from agentbatch.testing.console import load_script, serve
-
-    script, label = load_script(script_path)
-    emu = AnthropicEmulator(script)
-    serve("anthropic", emu.app, host=host, port=port, script_label=label, log_requests=log_requests)
+    run_emulator(
+        "anthropic",
+        lambda script: AnthropicEmulator(script).app,
+        port=port,
+        script_path=script_path,
+        host=host,
+        log_requests=log_requests,
+    )

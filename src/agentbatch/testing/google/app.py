@@ -12,8 +12,6 @@ none is a 403 ``PERMISSION_DENIED``, a wrong one (when ``api_key`` is set) a 400
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +25,6 @@ from agentbatch.testing.google import routes
 from agentbatch.testing.google.routes import error
 from agentbatch.testing.google.state import GoogleState
 from agentbatch.testing.server import BackgroundServer
-
-log = logging.getLogger(__name__)
 
 INLINE_MAX_BYTES = 20 * 1024 * 1024
 
@@ -154,14 +150,22 @@ class GoogleEmulator:
             return JSONResponse({"ok": True})
 
 
-def main(port: int = 8091, script_path: str | None = None, host: str = "127.0.0.1") -> None:
-    """Serve the emulator in the foreground (``agentbatch emulate google --port P``)."""
-    import uvicorn
+def main(
+    port: int = 8091,
+    script_path: str | None = None,
+    host: str = "127.0.0.1",
+    *,
+    log_requests: bool = False,
+) -> None:
+    """Serve the emulator in the foreground (``agentbatch emulate google --port P``):
+    the banner, the script (default: a memory edit, then a reply), ``--log``."""
+    from agentbatch.testing.console import run_emulator
 
-    script: list[Any] = []
-    if script_path:
-        with open(script_path, encoding="utf-8") as fh:
-            script = json.load(fh)
-    emulator = GoogleEmulator(script)
-    log.info("Gemini emulator on http://%s:%d (GOOGLE_GEMINI_BASE_URL)", host, port)
-    uvicorn.run(emulator.app, host=host, port=port, log_level="warning")
+    run_emulator(
+        "google",
+        lambda script: GoogleEmulator(script).app,
+        port=port,
+        script_path=script_path,
+        host=host,
+        log_requests=log_requests,
+    )

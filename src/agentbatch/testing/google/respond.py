@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentbatch.domain.model_io import ModelResponse
+from agentbatch.testing.run_steps import is_heartbeat, run_position
 
 _FREE = frozenset(
     {
@@ -149,24 +150,35 @@ def check_request(request: Mapping[str, Any], signer: Signer) -> None:
         raise InvalidRequest(f"Invalid value at 'tool_config.function_calling_config.mode': {mode}")
 
 
+def _own_text(content: Mapping[str, Any]) -> str:
+    """A user content's text parts that are not heartbeats (consecutive user messages share
+    one content, so the user's input can sit beside tool results and a heartbeat)."""
+    texts = [str(p.get("text")) for p in content.get("parts") or () if "text" in p]
+    return "\n".join(t for t in texts if not is_heartbeat(t))
+
+
 def conversation_facts(request: Mapping[str, Any]) -> tuple[int, str, str]:
-    """(model turns so far, the latest user text, the last user content's text)."""
-    contents = request.get("contents") or []
-    step = sum(1 for c in contents if c.get("role") == "model")
-    latest = ""
+    """(this run's step, its input text, the last user content's text), counted per run as
+    the other emulators count (:mod:`agentbatch.testing.run_steps`)."""
+    contents = list(request.get("contents") or ())
+    turns = [
+        {"role": "assistant" if c.get("role") == "model" else "user", "content": c}
+        for c in contents
+    ]
+    step, latest = run_position(turns, lambda m: _own_text(m["content"]))
     last = ""
-    for content in contents:
+    for content in reversed(contents):
         if content.get("role", "user") != "user":
             continue
-        texts = [str(p.get("text")) for p in content.get("parts") or () if "text" in p]
+        parts = content.get("parts") or ()
         results = [
             json.dumps(p["functionResponse"].get("response"))
-            for p in content.get("parts") or ()
+            for p in parts
             if "functionResponse" in p
         ]
-        if texts:
-            latest = "\n".join(texts)
+        texts = [str(p.get("text")) for p in parts if "text" in p]
         last = "\n".join(results + texts)
+        break
     return step, latest, last
 
 

@@ -206,11 +206,15 @@ def main(
     *,
     log_requests: bool = False,
 ) -> None:
-    """Serve the emulator in the foreground (``agentbatch emulate openai --port P``)."""
-    from agentbatch.testing.console import load_script, serve
+    """Serve the emulator in the foreground (``agentbatch emulate openai --port P``):
+    the banner, the script (default: a memory edit, then a reply), ``--log``."""
+    from agentbatch.testing.console import run_emulator
 
-    script, label = load_script(script_path)
-    emulator = OpenAIEmulator(script)
-    serve(
-        "openai", emulator.app, host=host, port=port, script_label=label, log_requests=log_requests
+    run_emulator(
+        "openai",
+        lambda script: OpenAIEmulator(script).app,
+        port=port,
+        script_path=script_path,
+        host=host,
+        log_requests=log_requests,
     )
