@@ -10,6 +10,7 @@ serialises every use of it (a llama.cpp context is not thread-safe).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import json
 import logging
@@ -108,12 +109,25 @@ def _load_llama() -> Any:
 
 
 def load_model() -> Any:
-    """The process-wide ``llama_cpp.Llama`` (loaded on first use)."""
+    """The process-wide ``llama_cpp.Llama`` (loaded on first use, closed at exit)."""
     global _llm
     with _lock:
         if _llm is None:
             _llm = _load_llama()
+            atexit.register(_close_model)
         return _llm
+
+
+def _close_model() -> None:
+    """Free the model while the interpreter still works: left to ``Llama.__del__`` at
+    shutdown, llama-cpp-python prints "Exception ignored … NoneType object is not
+    callable" (its module globals are already gone)."""
+    global _llm
+    with _lock:
+        llm, _llm = _llm, None
+    if llm is not None:
+        with contextlib.suppress(Exception):
+            llm.close()
 
 
 def _count_tokens(llm: Any) -> Callable[[str], int]:
