@@ -3,13 +3,16 @@ per organisation; pip's errors never reach the tool's result."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from agentbatch.errors import InvalidInput
+from agentbatch.tools.sandbox.venvs import RequirementsError, VenvCache
 from tests.integration.test_sandbox import build_wheel
 from tests.security.conftest import ORG_A, ORG_B, World, tool_source
 
@@ -28,6 +31,15 @@ HOSTILE_REQUIREMENTS = [
     "evil; python_version > '3'",
     "evil --global-option=x",
     "evil\n--extra-index-url=http://evil.example",
+    # names pip reads as local archives (relative to its working directory)
+    "evil-1.0.tar.gz",
+    "x.whl",
+    "evil.zip",
+    "evil.tgz",
+    "evil-1.0.tar.bz2",
+    "evil.tar",
+    "evil[x].zip",
+    "evil.zip==1.0",
 ]
 
 PLAIN = tool_source("plain", 'return "ran"')
@@ -58,6 +70,66 @@ async def test_requirement_refused_at_run_time_too(world: World, tmp_path: Path)
 
     assert not result.ok and "invalid requirement" in result.output
     assert not marker.exists()
+
+
+def build_sdist(directory: Path, marker: Path) -> Path:
+    """``evil-1.0.tar.gz``: a source archive whose in-tree build backend (which pip loads
+    to read its metadata, before any --only-binary check) writes ``marker``."""
+    archive = directory / "evil-1.0.tar.gz"
+    files = {
+        "evil-1.0/pyproject.toml": (
+            '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        ),
+        "evil-1.0/backend.py": f"open({str(marker)!r}, 'w').write('ran on the host')\n",
+        "evil-1.0/PKG-INFO": "Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n",
+    }
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+async def test_local_archive_named_like_a_requirement_is_never_built(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archive lying in the runtime's working directory, named as a tool's requirement
+    (a row that bypassed registration): refused before pip runs, nothing built."""
+    marker = tmp_path / "built"
+    build_sdist(tmp_path, marker)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    row = SimpleNamespace(
+        org_id=ORG_A,
+        name="plain",
+        source=PLAIN,
+        settings={"requirements": ["evil-1.0.tar.gz"], "wants_agent_id": False},
+    )
+    result = await world.app.tool_executor.run_custom(row, "agent-x", {}, {})
+
+    assert not result.ok and "invalid requirement" in result.output
+    assert not marker.exists()
+
+
+def test_pip_never_resolves_a_requirement_against_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the syntax check, pip itself runs in an empty directory of its own, from a
+    requirements file: even a name that reads as a local archive finds nothing to build."""
+    marker = tmp_path / "built"
+    build_sdist(tmp_path, marker)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+
+    with pytest.raises(RequirementsError):
+        VenvCache(tmp_path / "venvs")._download(("evil-1.0.tar.gz",), str(wheels))
+
+    assert not marker.exists() and list(wheels.iterdir()) == []
 
 
 async def test_pip_failure_text_does_not_reach_the_tool(

@@ -139,6 +139,7 @@ async def test_import_without_bubblewrap_creates_no_custom_tool(
     [
         ({"requirements": ["./localpath"]}, "invalid requirement './localpath'"),
         ({"requirements": ["/tmp/evil"]}, "invalid requirement '/tmp/evil'"),
+        ({"requirements": ["evil-1.0.tar.gz"]}, "names an archive file"),
         ({"timeout_s": 3600}, "timeout_s: at most 60 s"),
         ({"memory_mb": 65536}, "memory_mb: at most 512 MB"),
         ({"timeout_s": 10**6}, "timeout_s"),

@@ -1,12 +1,15 @@
 """Cached virtual environments for tools that declare pip requirements.
 
 A requirement is a package name with optional extras and version specifiers
-(``humanize>=4,<5``, ``httpx[http2]==0.27.*``): no paths, URLs, VCS links, environment
-markers or pip options (:func:`normalize_requirements`). Only wheels are ever installed,
-so no package's build code runs: the runtime downloads them with ``pip download
---only-binary :all:`` (from the index pip is configured with: ``PIP_INDEX_URL``,
+(``humanize>=4,<5``, ``httpx[http2]==0.27.*``): no paths, URLs, VCS links, archive names,
+environment markers or pip options (``requirements.py``). Only wheels are ever
+installed, so no package's build code runs: the runtime downloads them with ``pip
+download --only-binary :all:`` (from the index pip is configured with: ``PIP_INDEX_URL``,
 ``PIP_FIND_LINKS``, pip's configuration files), then installs them into a new
-environment with ``--no-index`` from that download directory (no network).
+environment with ``--no-index`` from that download directory (no network). pip runs in
+a new, empty working directory and reads the requirements from a file there, so no
+requirement can name a file of the runtime's own directory (a local archive pip would
+build, whatever ``--only-binary`` says).
 
 One environment per organisation and set of requirements (sorted, deduplicated, hashed
 with the interpreter version) under ``$AGENTBATCH_HOME/sandbox-venvs/<organisation>/``,
@@ -37,22 +40,27 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from agentbatch.errors import AgentBatchError
+from agentbatch.tools.sandbox.requirements import (
+    MAX_REQUIREMENT_CHARS,
+    MAX_REQUIREMENTS,
+    RequirementsError,
+    normalize_requirements,
+)
+
+__all__ = [
+    "MAX_REQUIREMENTS",
+    "MAX_REQUIREMENT_CHARS",
+    "RequirementsError",
+    "VenvCache",
+    "normalize_requirements",
+]
 
 logger = logging.getLogger(__name__)
 
 READY_MARKER = ".agentbatch-ready"
-MAX_REQUIREMENTS = 32
-MAX_REQUIREMENT_CHARS = 200
 _PASSED_ENV = re.compile(
     r"^(PATH|HOME|LANG|LC_\w+|TMPDIR|PIP_\w+|SSL_CERT_\w+|REQUESTS_CA_BUNDLE|"
     r"(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$"
-)
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
-_SPECIFIER = r"(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+"
-_REQUIREMENT = re.compile(
-    rf"^(?P<name>{_NAME})\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?"
-    rf"\s*(?:{_SPECIFIER}(?:\s*,\s*{_SPECIFIER})*)?$"
 )
 _FAILURES = (
     (
@@ -74,41 +82,10 @@ _FAILURES = (
 )
 
 
-class RequirementsError(AgentBatchError):
-    """The requirements are invalid or could not be installed (the message says why)."""
-
-
 def default_venv_root() -> Path:
     home = os.environ.get("AGENTBATCH_HOME")
     base = Path(home) if home else Path.home() / ".agentbatch"
     return base / "sandbox-venvs"
-
-
-def normalize_requirements(requirements: Iterable[str]) -> tuple[str, ...]:
-    """Stripped, deduplicated and sorted requirements; anything but ``name[extras]
-    specifiers`` is refused with :class:`RequirementsError`."""
-    cleaned: set[str] = set()
-    for requirement in requirements:
-        if not isinstance(requirement, str):
-            raise RequirementsError(f"a requirement must be a string, got {requirement!r}")
-        text = requirement.strip()
-        if not text:
-            continue
-        shown = text if len(text) <= 80 else text[:80] + "..."
-        if len(text) > MAX_REQUIREMENT_CHARS:
-            raise RequirementsError(
-                f"invalid requirement {shown!r}: longer than {MAX_REQUIREMENT_CHARS} characters"
-            )
-        if _REQUIREMENT.match(text) is None:
-            raise RequirementsError(
-                f"invalid requirement {shown!r}: give a package name with optional version "
-                "specifiers (e.g. 'humanize>=4,<5'); paths, URLs, VCS links, markers and "
-                "pip options are not accepted"
-            )
-        cleaned.add(re.sub(r"\s+", "", text))
-    if len(cleaned) > MAX_REQUIREMENTS:
-        raise RequirementsError(f"at most {MAX_REQUIREMENTS} requirements per tool")
-    return tuple(sorted(cleaned))
 
 
 class VenvCache:
@@ -122,7 +99,7 @@ class VenvCache:
         python: str | None = None,
         install_timeout_s: float = 600.0,
     ) -> None:
-        self.root = root or default_venv_root()
+        self.root = (root or default_venv_root()).absolute()  # pip runs elsewhere
         self._python = python or str(getattr(sys, "_base_executable", None) or sys.executable)
         self._install_timeout_s = install_timeout_s
         self._locks: dict[str, asyncio.Lock] = {}
@@ -178,14 +155,15 @@ class VenvCache:
     def _download(self, requirements: tuple[str, ...], wheels: str) -> None:
         pip = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:"]
         self._run(
-            [*pip, "--dest", wheels, "--no-input", "--quiet", "--", *requirements],
+            [*pip, "--dest", os.path.abspath(wheels), "--no-input", "--quiet"],
+            requirements,
             "download wheels for " + ", ".join(requirements),
         )
 
     def _install(
         self, venv: Path, python: Path, requirements: tuple[str, ...], wheels: str
     ) -> None:
-        self._run([self._python, "-m", "venv", "--without-pip", str(venv)], "create it")
+        self._run([self._python, "-m", "venv", "--without-pip", str(venv)], (), "create it")
         install = [
             sys.executable,
             "-m",
@@ -195,33 +173,41 @@ class VenvCache:
             "install",
             "--no-index",
             "--find-links",
-            wheels,
+            os.path.abspath(wheels),
             "--only-binary",
             ":all:",
             "--no-input",
             "--quiet",
-            "--",
-            *requirements,
         ]
-        self._run(install, "install " + ", ".join(requirements))
+        self._run(install, requirements, "install " + ", ".join(requirements))
 
-    def _run(self, args: list[str], what: str) -> None:
+    def _run(self, args: list[str], requirements: tuple[str, ...], what: str) -> None:
+        """Run ``args`` (pip reads ``requirements`` from a file) in a new, empty working
+        directory: a requirement is never an argument pip could take for a path, and no
+        relative name can resolve to a file of the runtime's own directory."""
         env = {k: v for k, v in os.environ.items() if _PASSED_ENV.match(k)}
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        try:
-            completed = subprocess.run(
-                args,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=self._install_timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise RequirementsError(
-                f"could not {what}: timed out after {self._install_timeout_s:g} s"
-            ) from None
+        with tempfile.TemporaryDirectory(prefix="agentbatch-pip-") as empty:
+            if requirements:
+                listed = os.path.join(empty, "requirements.txt")
+                with open(listed, "w") as f:
+                    f.write("".join(f"{r}\n" for r in requirements))
+                args = [*args, "--requirement", listed]
+            try:
+                completed = subprocess.run(
+                    args,
+                    cwd=empty,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    timeout=self._install_timeout_s,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise RequirementsError(
+                    f"could not {what}: timed out after {self._install_timeout_s:g} s"
+                ) from None
         if completed.returncode != 0:
             text = (completed.stderr or "") + (completed.stdout or "")
             logger.warning(
