@@ -7,6 +7,9 @@ like an archive (``evil-1.0.tar.gz``, ``x.whl``, ``evil.zip``): pip takes such a
 for a file in its working directory and builds it, running its code. Each requirement
 is parsed with ``packaging``; the name must also match PEP 508's own rule (letters,
 digits, ``.``, ``_``, ``-``; starting and ending with a letter or digit).
+
+Sets that ask for the same thing share one environment: :func:`canonical_requirements`
+writes each set one way (``Six >= 01.0`` and ``six>=1`` are ``six>=1``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import re
 from collections.abc import Iterable
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import Specifier
+from packaging.utils import canonicalize_name, canonicalize_version
 
 from agentbatch.errors import AgentBatchError
 
@@ -89,3 +94,32 @@ def normalize_requirements(requirements: Iterable[str]) -> tuple[str, ...]:
     if len(cleaned) > MAX_REQUIREMENTS:
         raise RequirementsError(f"at most {MAX_REQUIREMENTS} requirements per tool")
     return tuple(sorted(cleaned))
+
+
+def _canonical_specifier(spec: Specifier) -> str:
+    """One specifier, written one way: versions normalised (``01.0`` is ``1.0``), and
+    trailing zeros dropped where PEP 440 ignores them (``>=1.0.0`` is ``>=1``; not in
+    ``==1.0.*`` or ``~=1.0``, where they count; ``===`` compares text, kept as is)."""
+    op, version = spec.operator, spec.version
+    if op == "===":
+        return f"{op}{version}"
+    if version.endswith(".*"):
+        return f"{op}{canonicalize_version(version[:-2], strip_trailing_zero=False)}.*"
+    return f"{op}{canonicalize_version(version, strip_trailing_zero=op != '~=')}"
+
+
+def canonical_requirements(requirements: Iterable[str]) -> tuple[str, ...]:
+    """Valid requirements (see :func:`normalize_requirements`) written one way: one line
+    per package (PEP 503 name; the extras and specifiers of every line naming it, each
+    canonical, sorted), lines sorted. Equivalent sets give the same tuple."""
+    merged: dict[str, tuple[set[str], set[str]]] = {}
+    for text in requirements:
+        requirement = parse_requirement(text)
+        extras, specs = merged.setdefault(canonicalize_name(requirement.name), (set(), set()))
+        extras.update(canonicalize_name(e) for e in requirement.extras)
+        specs.update(_canonical_specifier(s) for s in requirement.specifier)
+    lines = []
+    for name, (extras, specs) in sorted(merged.items()):
+        shown = f"[{','.join(sorted(extras))}]" if extras else ""
+        lines.append(f"{name}{shown}{','.join(sorted(specs))}")
+    return tuple(lines)
