@@ -28,6 +28,7 @@ from agentbatch.services.agent_updates import AgentEditService
 from agentbatch.services.agents import AgentService
 from agentbatch.services.estimates import EstimateService
 from agentbatch.services.jobs import JobService
+from agentbatch.services.policy import TenantPolicy
 from agentbatch.services.preflight import preflight
 from agentbatch.services.results import ResultService
 from agentbatch.services.schedules import ScheduleService
@@ -99,10 +100,12 @@ class AgentBatch:
         self.tool_executor = tools or ToolExecutor(
             size=self.settings.tool_concurrency, security=self.security
         )
-        self.agents = AgentService(db, clock)
-        self.agent_files = AgentFileService(db, clock)
+        # what tenants may ask for, checked by every service (services/policy.py)
+        self.policy = TenantPolicy(self.security)
+        self.agents = AgentService(db, clock, self.policy)
+        self.agent_files = AgentFileService(db, clock, self.policy)
         self.agent_edits = AgentEditService(db, self.agents, clock)
-        self.tools = ToolService(db, clock, self.security)
+        self.tools = ToolService(db, clock, self.policy)
         self.jobs = JobService(
             db,
             self.registry,
@@ -124,7 +127,12 @@ class AgentBatch:
         """Serve several organisations: custom tools need bubblewrap (or the operator's
         ``AGENTBATCH_ALLOW_UNSAFE_TOOLS=1``) to be registered and to run."""
         self.tool_executor.require_isolation = True
-        self.tools.isolation_problem = self.tool_executor.isolation_problem
+        self.policy.isolation_problem = self.tool_executor.isolation_problem
+
+    def serve_http(self) -> None:
+        """The HTTP API's rules: the ``scripted/`` test model only where the operator
+        allows it (``AGENTBATCH_ALLOW_SCRIPTED=1``); the CLI and Python API always may."""
+        self.policy.scripted = self.security.allow_scripted
 
     @classmethod
     async def open(

@@ -58,7 +58,10 @@ class SecuritySettings:
     call prints and returns; ``tool_max_processes`` caps its processes and threads;
     ``tool_org_concurrency`` caps the calls one organisation runs at once (None: the
     pool's size). ``tools_allow_network`` lets tools set ``allow_network``; such tools
-    reach public addresses only, plus the CIDRs in ``tools_network_allow``.
+    reach public addresses only, plus the CIDRs in ``tools_network_allow``. An
+    organisation keeps at most ``tool_max_venvs`` virtual environments for its tools'
+    requirements (the least recently used give way), each of at most
+    ``tool_max_venv_mb`` (its download too).
 
     Callbacks: ``callback_allow`` lists CIDRs and host names that may be reached even
     when private; ``callback_allow_private`` (local development) lifts the address check.
@@ -75,6 +78,8 @@ class SecuritySettings:
     tool_org_concurrency: int | None = None
     tools_allow_network: bool = False
     tools_network_allow: tuple[str, ...] = ()
+    tool_max_venvs: int = 10
+    tool_max_venv_mb: int = 2048
     sandbox_cgroup: str | None = None
     bwrap: str = "bwrap"
     callback_allow: tuple[str, ...] = ()
@@ -119,6 +124,10 @@ class SecuritySettings:
             ),
             tools_allow_network=_flag("AGENTBATCH_TOOLS_ALLOW_NETWORK", d.tools_allow_network),
             tools_network_allow=_list("AGENTBATCH_TOOLS_NETWORK_ALLOW"),
+            tool_max_venvs=int(_number("AGENTBATCH_TOOL_MAX_VENVS", d.tool_max_venvs, minimum=1)),
+            tool_max_venv_mb=int(
+                _number("AGENTBATCH_TOOL_MAX_VENV_MB", d.tool_max_venv_mb, minimum=16)
+            ),
             sandbox_cgroup=os.environ.get("AGENTBATCH_SANDBOX_CGROUP") or None,
             bwrap=os.environ.get("AGENTBATCH_BWRAP") or d.bwrap,
             callback_allow=_list("AGENTBATCH_CALLBACK_ALLOW"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -128,3 +130,75 @@ async def test_a_job_without_tools_is_not_held_up_by_another_orgs_sleeping_tools
 
 
 SLEEPY = tool_source("sleepy", "time.sleep(600)\nreturn 'never'")
+
+
+async def _agents(world: World, org: str, tool: str, count: int) -> list[str]:
+    return [
+        (
+            await world.app.agents.create_agent(
+                org, {"name": f"{org}-{tool}-{i}", "model": "scripted/x", "tools": [tool]}
+            )
+        )["id"]
+        for i in range(count)
+    ]
+
+
+async def _tool_job(world: World, org: str, agents: list[str], tool: str) -> str:
+    job = await world.app.jobs.create_job(
+        org,
+        {
+            "requests": [{"agent_id": a, "messages": "go"} for a in agents],
+            "max_steps": 1,
+            "options": {"script": [{"tool": tool, "args": {}, "heartbeat": False}]},
+        },
+    )
+    return str(job["id"])
+
+
+async def _statuses(world: World, org: str, job_id: str) -> list[str]:
+    return [r["status"] for r in await world.app.jobs.job_runs(org, job_id)]
+
+
+@pytest.mark.security_settings(tool_org_concurrency=1)
+async def test_custom_tool_of_another_org_is_claimed_beside_many_sleeping_calls(
+    world: World,
+) -> None:
+    """Organisation A has more tool steps waiting than the worker takes at once, each
+    calling a tool that sleeps until its timeout; organisation B's custom-tool call,
+    queued after all of them, still runs and finishes while A's first call sleeps: the
+    tool pass claims waiting steps per organisation, not oldest first."""
+    app = world.app
+    # the pass takes 2 x tool_concurrency = 4 steps at once; A has 8 waiting
+    worker = app.worker(settings=dataclasses.replace(app.settings, tool_concurrency=2))
+    started = asyncio.Event()
+
+    async def tools_started(**_: Any) -> None:
+        started.set()
+
+    worker.ctx.hooks.on("tools", tools_started)
+    sleepy = await world.tool(ORG_A, SLEEPY, timeout_s=30)
+    quick = await world.tool(ORG_B, QUICK)
+    a_job = await _tool_job(world, ORG_A, await _agents(world, ORG_A, sleepy, 8), sleepy)
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(started.wait(), timeout=60)
+        for _ in range(500):  # every step of A waits for its tool
+            if set(await _statuses(world, ORG_A, a_job)) == {"waiting_tools"}:
+                break
+            await asyncio.sleep(0.02)
+        b_job = await _tool_job(world, ORG_B, await _agents(world, ORG_B, quick, 1), quick)
+        for _ in range(6000):  # until B's job ends or one of A's sleeping calls does
+            b_status = (await app.jobs.get_job(ORG_B, b_job))["status"]
+            a_statuses = await _statuses(world, ORG_A, a_job)
+            if b_status == "completed" or set(a_statuses) != {"waiting_tools"}:
+                break
+            await asyncio.sleep(0.02)
+
+        assert b_status == "completed"
+        assert set(a_statuses) == {"waiting_tools"}  # B did not wait for any of A's calls
+        messages = await app.jobs.job_messages(ORG_B, b_job)
+        assert json.loads(messages[-1]["content"]) == {"status": "OK", "message": "quick"}
+        await app.jobs.cancel_job(ORG_A, a_job)
+    finally:
+        worker.stop()
+        await running

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 from types import SimpleNamespace
+from typing import Any
 
 from tests.security.conftest import MAX_PROCESSES, MEMORY_MB, ORG_A, ORG_B, World, tool_source
 
@@ -224,3 +225,45 @@ async def test_memory_bomb_stops_at_the_memory_limit(world: World) -> None:
         assert text == f"tool exceeded its memory limit ({MEMORY_MB} MB)"
     assert await world.wait_no_leftovers() == []
     assert await world.value(ORG_B, QUICK, {"n": 4}) == 16
+
+
+class PipeHoldingLauncher:
+    """The process sandbox's worker, started by a shell that keeps the worker's pipes
+    open after the worker ends (as a sandbox's init does while a stray process of the
+    call lives on): the runtime then sees no end of the pipe when the worker dies."""
+
+    name = "process"
+
+    def __init__(self) -> None:
+        from agentbatch.tools.sandbox.launchers import ProcessLauncher
+
+        self.inner = ProcessLauncher()
+
+    def default_python(self) -> str:
+        return self.inner.default_python()
+
+    def launch(self, key: Any) -> Any:
+        launch = self.inner.launch(key)
+        launch.args = ["/bin/sh", "-c", '"$@"; exec sleep 600', "sh", *launch.args]
+        return launch
+
+
+KILL_WORKER = tool_source(
+    "kill_worker", "os.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(600)\nreturn 'x'"
+)
+
+
+async def test_a_tool_that_kills_its_worker_fails_at_once() -> None:
+    """The runtime watches the worker process itself, not only its pipe: the call fails
+    as soon as the worker dies, not when the call's timeout runs out."""
+    from agentbatch.tools.sandbox import SandboxCall, SandboxLimits, SandboxPool
+
+    limits = SandboxLimits(timeout_s=2.0, memory_mb=256, cpu_s=5)
+    call = SandboxCall(source=KILL_WORKER, function="kill_worker", limits=limits)
+    async with SandboxPool(1, launcher=PipeHoldingLauncher(), grace_s=10.0) as pool:
+        result = await pool.run(call)
+        again = await pool.run(SandboxCall(source=QUICK, function="quick", arguments={"n": 3}))
+
+    assert result.sandbox_crashed and not result.ok
+    assert result.error is not None and "sandbox worker died" in result.error
+    assert again.ok and again.value == "9"  # a fresh worker took its place

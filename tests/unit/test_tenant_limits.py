@@ -12,6 +12,7 @@ from agentbatch.errors import ConfigError
 from agentbatch.input_limits import MAX_JSON_DEPTH, json_problem
 from agentbatch.security_settings import SecuritySettings
 from agentbatch.tools.sandbox import callgroup
+from agentbatch.tools.sandbox.requirements import canonical_requirements
 from agentbatch.tools.sandbox.venvs import RequirementsError, normalize_requirements, pip_failure
 
 
@@ -56,6 +57,29 @@ def test_requirements_are_sorted_deduplicated_and_capped() -> None:
         normalize_requirements(["a" * 201])
 
 
+@pytest.mark.parametrize(
+    ("sets", "canonical"),
+    [
+        ([["six>=1"], ["six>=1.0"], ["six>=1.0.0"], ["six>=01.0"], ["Six >= 1.0"]], ("six>=1",)),
+        ([["six<2,>=1.0"], ["six>=1", "six<2.0"]], ("six<2,>=1",)),  # one line per package
+        (
+            [["Foo.Bar_baz[B,a]==1.0"], ["foo-bar-baz[a]==1", "foo_bar_baz[b]"]],
+            ("foo-bar-baz[a,b]==1",),
+        ),
+        ([["httpx[http2]==0.27.*"]], ("httpx[http2]==0.27.*",)),  # zeros count in wildcards
+        ([["x~=1.0.0"]], ("x~=1.0.0",)),  # and in compatible releases
+        ([["x===1.0"]], ("x===1.0",)),  # arbitrary equality compares text
+        ([["b", "a>=2.0"], ["a>=2", "b"]], ("a>=2", "b")),
+    ],
+)
+def test_equivalent_requirement_sets_are_written_one_way(
+    sets: list[list[str]], canonical: tuple[str, ...]
+) -> None:
+    for requirements in sets:
+        assert canonical_requirements(requirements) == canonical, requirements
+    assert canonical_requirements(["x~=1.0"]) != canonical_requirements(["x~=1.0.0"])
+
+
 def test_pip_failures_are_described_without_pips_words() -> None:
     text = "ERROR: No matching distribution found for x\nhttp://user:TOKEN@index/simple"
     assert (
@@ -71,7 +95,10 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTBATCH_TOOL_ORG_CONCURRENCY", "2")
     monkeypatch.setenv("AGENTBATCH_CALLBACK_ALLOW", "10.0.0.0/8, hooks.internal")
     monkeypatch.setenv("AGENTBATCH_TOOLS_ALLOW_NETWORK", "yes")
+    monkeypatch.setenv("AGENTBATCH_TOOL_MAX_VENVS", "3")
+    monkeypatch.setenv("AGENTBATCH_TOOL_MAX_VENV_MB", "512")
     settings = SecuritySettings.from_env()
+    assert settings.tool_max_venvs == 3 and settings.tool_max_venv_mb == 512
     assert settings.tool_max_timeout_s == 30 and settings.tool_org_concurrency == 2
     assert settings.callback_allow == ("10.0.0.0/8", "hooks.internal")
     assert settings.tools_allow_network is True and settings.allow_scripted is True  # conftest

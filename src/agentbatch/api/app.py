@@ -70,6 +70,7 @@ def create_app(config: ApiConfig | None = None, *, batch: AgentBatch | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = batch or await _open(config)
+        store.serve_http()
         if config.auth:  # several organisations: custom tools need real isolation
             store.require_isolation()
         app.state.batch = store

@@ -90,9 +90,10 @@ class ToolExecutor:
 
     async def _get_pool(self) -> SandboxPool:
         if self._pool is None:
-            from agentbatch.tools.sandbox import SandboxPool
+            from agentbatch.tools.sandbox import SandboxPool, VenvCache
 
             sec = self.security
+            venvs = VenvCache(max_per_org=sec.tool_max_venvs, max_mb=sec.tool_max_venv_mb)
             self._pool = SandboxPool(
                 self._size,
                 default_limits=self._limits({}),
@@ -101,6 +102,7 @@ class ToolExecutor:
                 bwrap=sec.bwrap,
                 cgroup=sec.sandbox_cgroup,
                 network_allow=sec.tools_network_allow,
+                venvs=venvs,
             )
             await self._pool.start()
         return self._pool

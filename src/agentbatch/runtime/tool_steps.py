@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from agentbatch.runtime.context import RuntimeContext
 from agentbatch.runtime.leases import LeaseKeeper
 from agentbatch.runtime.memory_tools import OUTSIDE, run_memory_tool_outside
 from agentbatch.runtime.retry import backoff_delay
+from agentbatch.runtime.tool_fairness import pick_fairly
 from agentbatch.store import items, runs, tool_runs
 from agentbatch.store.rows import ToolRun
 from agentbatch.tools.builtins import ToolResult
@@ -40,34 +42,46 @@ MAX_ROUNDS = 20
 
 
 class ToolSteps:
-    """The background tasks of one worker; ``tick`` starts more while there is room."""
+    """The background tasks of one worker; ``tick`` starts more while there is room.
+
+    At most ``2 x tool_concurrency`` steps run at once, and at most
+    ``AGENTBATCH_TOOL_ORG_CONCURRENCY`` of one organisation (``tool_fairness``): the
+    rest of one organisation's steps would only wait for its sandbox slots, and another
+    organisation's steps must find room beside them."""
 
     def __init__(self, ctx: RuntimeContext) -> None:
         self.ctx = ctx
         self.running: set[asyncio.Task[None]] = set()
+        self._org_of: dict[asyncio.Task[None], str] = {}
         self.finished = asyncio.Event()  # set whenever a step's task ends
+
+    def running_by_org(self) -> Counter[str]:
+        """Steps running now, per organisation."""
+        return Counter(self._org_of.values())
 
     async def tick(self) -> int:
         room = max(1, self.ctx.settings.tool_concurrency) * 2 - len(self.running)
         if room <= 0:
             return 0
         ctx = self.ctx
+        per_org = ctx.settings.security.tool_org_concurrency
+        running = self.running_by_org()
         now = ctx.clock()
 
         async def claim(conn: Any) -> list[ToolRun]:
+            candidates = await tool_runs.waiting_tool_candidates(
+                conn, now=now, per_org=min(room, per_org or room)
+            )
+            picked = pick_fairly(candidates, running, room=room, per_org=per_org)
             return await tool_runs.claim_waiting_tools(
-                conn,
-                owner=ctx.owner,
-                now=now,
-                until=ctx.lease_until(now),
-                limit=room,
-                skip_locked=ctx.skip_locked,
+                conn, picked, owner=ctx.owner, now=now, until=ctx.lease_until(now)
             )
 
         claimed = await ctx.db.transact(claim)
         for run in claimed:
             task = asyncio.create_task(self._work(run), name=f"tools {run.id}")
             self.running.add(task)
+            self._org_of[task] = run.org_id
             task.add_done_callback(self._done)
         return len(claimed)
 
@@ -86,6 +100,7 @@ class ToolSteps:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
+        self._org_of.pop(task, None)
         self.finished.set()
 
     async def drain(self) -> None:

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from agentbatch.domain.agents import split_handle
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, new_id, utcnow
 from agentbatch.interop.letta.exporter import AgentRows, build_agent_file
 from agentbatch.interop.letta.importer import ImportPlan, plan_import
 from agentbatch.interop.letta.parse import parse_agent_file
 from agentbatch.interop.letta.schema import AgentFileDoc
-from agentbatch.providers.registry import KNOWN_PROVIDERS
+from agentbatch.schemas import ToolCreate
+from agentbatch.services.parsing import parse_model
+from agentbatch.services.policy import TenantPolicy
 from agentbatch.store import agent_files_repo as files_repo
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
@@ -31,9 +32,12 @@ _MESSAGE_DEFAULTS: dict[str, Any] = {
 
 
 class AgentFileService:
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, clock: Clock = utcnow, policy: TenantPolicy | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.policy = policy or TenantPolicy()
 
     async def import_file(
         self,
@@ -45,13 +49,16 @@ class AgentFileService:
     ) -> dict[str, Any]:
         """Create the file's agents, blocks, tools and histories; returns what was created,
         what was mapped and what was not imported. ``model`` overrides every agent's model;
-        ``strict`` refuses a file with anything that cannot be imported."""
+        ``strict`` refuses a file with anything that cannot be imported. Models and custom
+        tools are checked as when created one by one (``TenantPolicy``)."""
         doc = data if isinstance(data, AgentFileDoc) else parse_agent_file(data)
         if model is not None:
-            _check_model(model)
+            self.policy.check_model(model)
         plan = plan_import(doc, model=model)
-        for agent in plan.agents:
-            _check_model(agent.values["model"])
+        for i, agent in enumerate(plan.agents):
+            self.policy.check_model(agent.values["model"], f"agents[{i}].model")
+        for name, tool in plan.tools.items():
+            self._check_tool(name, tool)
         lost = plan.report.not_imported
         if strict and lost:
             more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
@@ -79,6 +86,8 @@ class AgentFileService:
                         f"a different tool named {name!r} already exists in this organisation; "
                         "delete or rename one of them, then import again"
                     )
+            if tool_rows:
+                self.policy.check_tools_allowed()
             await files_repo.insert_tools(conn, tool_rows)
             block_ids = {ref: new_id("block") for ref in plan.blocks}
             await repo.insert_blocks(
@@ -149,6 +158,25 @@ class AgentFileService:
             **plan.report.to_dict(),
         }
 
+    def _check_tool(self, name: str, tool: dict[str, Any]) -> None:
+        """A tool of the file, checked as a new tool would be; its requirements are
+        stored normalised."""
+        settings = tool["settings"]
+        fields = {
+            "source": tool["source"],
+            "name": name,
+            "description": tool["description"],
+            "parameters": tool["parameters"],
+            "requirements": settings.get("requirements") or [],
+            "timeout_s": settings.get("timeout_s"),
+            "memory_mb": settings.get("memory_mb"),
+        }
+        try:
+            spec: ToolCreate = parse_model(ToolCreate, fields)
+        except InvalidInput as exc:
+            raise InvalidInput(f"tool {name!r}: {exc}") from None
+        settings["requirements"] = self.policy.check_tool(spec, f"tool {name!r}: ")
+
     async def write_passages(self, conn: Any, plan: ImportPlan) -> None:
         """Hook for archival memory: ``plan.passages`` (file level) and each
         ``AgentPlan.passages`` hold the file's passages. Nothing stores them yet; the
@@ -176,17 +204,3 @@ class AgentFileService:
             histories = await files_repo.history_rows(conn, ids)
             agents = [AgentRows(r, blocks.get(r.id, []), histories.get(r.id, [])) for r in rows]
         return build_agent_file(agents, tools, self.clock())
-
-
-def _check_model(handle: str) -> None:
-    if len(handle) > 200:
-        raise InvalidInput(f"model handle {handle[:60]!r}... is longer than 200 characters")
-    try:
-        provider, _ = split_handle(handle)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-    if provider not in KNOWN_PROVIDERS:
-        raise InvalidInput(
-            f"unknown provider {provider!r} in model {handle!r}; "
-            f"known: {', '.join(sorted(KNOWN_PROVIDERS))}"
-        )

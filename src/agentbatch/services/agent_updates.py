@@ -15,7 +15,6 @@ from agentbatch.domain.model_settings import settings_problem
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, utcnow
-from agentbatch.providers.registry import KNOWN_PROVIDERS
 from agentbatch.schemas import AgentUpdate
 from agentbatch.services.agents import AgentService, check_tool_names, parse_model
 from agentbatch.store import agent_edits as edits
@@ -52,12 +51,7 @@ class AgentEditService:
         spec: AgentUpdate = parse_model(AgentUpdate, data)
         values = spec.model_dump(exclude_none=True)
         if "model" in values:
-            provider, _ = split_handle(values["model"])
-            if provider not in KNOWN_PROVIDERS:
-                raise InvalidInput(
-                    f"unknown provider {provider!r} in model {values['model']!r}; "
-                    f"known: {', '.join(sorted(KNOWN_PROVIDERS))}"
-                )
+            self.agents.policy.check_model(values["model"])
         if "tools" in values:
             values["tool_names"] = values.pop("tools")
         if "tags" in values:

@@ -10,11 +10,11 @@ from agentbatch.domain.model_settings import settings_problem
 from agentbatch.domain.rules import parse_rules
 from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, iso, new_id, utcnow
-from agentbatch.providers.registry import known_providers
 from agentbatch.schemas import AgentCreate
 from agentbatch.services.blocks import BlockOperations, block_out
 from agentbatch.services.context_budget import agent_budget
 from agentbatch.services.parsing import parse_model
+from agentbatch.services.policy import TenantPolicy
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
 from agentbatch.tools.builtins import BUILTIN_SPECS
@@ -55,21 +55,19 @@ async def check_tool_names(conn: Any, org_id: str, names: list[str]) -> None:
 
 
 class AgentService(BlockOperations):
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, clock: Clock = utcnow, policy: TenantPolicy | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.policy = policy or TenantPolicy()
 
     # -- agents ---------------------------------------------------------------------------
 
     async def create_agent(self, org_id: str, data: AgentCreate | dict[str, Any]) -> dict[str, Any]:
         spec: AgentCreate = parse_model(AgentCreate, data)
+        self.policy.check_model(spec.model)
         provider, _ = split_handle(spec.model)
-        known = known_providers()
-        if provider not in known:
-            raise InvalidInput(
-                f"unknown provider {provider!r} in model {spec.model!r}; "
-                f"known: {', '.join(sorted(known))}"
-            )
         problem = settings_problem(spec.model_settings, provider)
         if problem is not None:
             raise InvalidInput(problem)

@@ -39,7 +39,7 @@ async def update_tool(
         raise InvalidInput(f"{name!r} is a built-in tool; only custom tools can be changed")
     if not spec.model_dump(exclude_none=True):
         raise InvalidInput("nothing to change: give at least one field")
-    service._check_allowed()
+    service.policy.check_tools_allowed()
     async with service.db.write() as conn:
         rows = await repo.tool_rows(conn, org_id, [name])
         if not rows:
@@ -63,7 +63,7 @@ async def update_tool(
                 else bool(settings.get("allow_network")),
             },
         )
-        requirements = service._check_limits(merged)  # operator limits, as for a new tool
+        requirements = service.policy.check_tool(merged)  # as for a new tool
         values: dict[str, Any] = {}
         if spec.source is not None:
             derived = _derive(spec.source)

@@ -8,17 +8,16 @@ The executor also clamps at run time, for tools registered before a maximum was 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
-from agentbatch.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentbatch.errors import Conflict, InvalidInput, NotFound
 from agentbatch.ids import Clock, iso, new_id, utcnow
 from agentbatch.input_limits import PARAMETERS_BYTES, json_problem
 from agentbatch.schemas import ToolCreate, ToolUpdate
-from agentbatch.security_settings import SecuritySettings
 from agentbatch.services.agents import parse_model
+from agentbatch.services.policy import TenantPolicy
 from agentbatch.store import agents_repo as repo
 from agentbatch.store.db import Database
 from agentbatch.store.tables import agents, tools
@@ -73,59 +72,20 @@ def _derive(source: str) -> Any:
 
 
 class ToolService:
-    """``isolation_problem``, when set (an authenticated HTTP server), says why custom
-    tools would run without bubblewrap here; registering one is then refused (403)
-    unless the operator set ``AGENTBATCH_ALLOW_UNSAFE_TOOLS=1``."""
+    """Custom tools; what a tenant may register is the ``policy``'s to say (operator
+    limits, requirements, and whether custom tools may be registered here at all)."""
 
     def __init__(
-        self, db: Database, clock: Clock = utcnow, security: SecuritySettings | None = None
+        self, db: Database, clock: Clock = utcnow, policy: TenantPolicy | None = None
     ) -> None:
         self.db = db
         self.clock = clock
-        self.security = security or SecuritySettings.from_env()
-        self.isolation_problem: Callable[[], str] | None = None
-
-    def _check_allowed(self) -> None:
-        if self.isolation_problem is None or self.security.allow_unsafe_tools:
-            return
-        problem = self.isolation_problem()
-        if problem:
-            from agentbatch.runtime.tool_exec import tools_disabled_message
-
-            raise Forbidden(tools_disabled_message(problem))
-
-    def _check_limits(self, spec: ToolCreate) -> list[str]:
-        """The tool's requirements, normalised; refuses what the operator does not allow."""
-        from agentbatch.tools.sandbox.venvs import RequirementsError, normalize_requirements
-
-        sec = self.security
-        if spec.timeout_s and spec.timeout_s > sec.tool_max_timeout_s:
-            raise InvalidInput(
-                f"timeout_s: at most {sec.tool_max_timeout_s:g} s on this server "
-                "(AGENTBATCH_TOOL_MAX_TIMEOUT)"
-            )
-        if spec.memory_mb and spec.memory_mb > sec.tool_max_memory_mb:
-            raise InvalidInput(
-                f"memory_mb: at most {sec.tool_max_memory_mb} MB on this server "
-                "(AGENTBATCH_TOOL_MAX_MEMORY_MB)"
-            )
-        if spec.allow_network and not sec.tools_allow_network:
-            raise InvalidInput(
-                "allow_network: tools may not use the network on this server "
-                "(AGENTBATCH_TOOLS_ALLOW_NETWORK)"
-            )
-        for name in spec.env:
-            if "=" in name or "\0" in name or any("\0" in v for v in spec.env.values()):
-                raise InvalidInput(f"env: invalid variable name or value: {name[:40]!r}")
-        try:
-            return list(normalize_requirements(spec.requirements))
-        except RequirementsError as exc:
-            raise InvalidInput(f"requirements: {exc}") from None
+        self.policy = policy or TenantPolicy()
 
     async def create_tool(self, org_id: str, data: ToolCreate | dict[str, Any]) -> dict[str, Any]:
         spec: ToolCreate = parse_model(ToolCreate, data)
-        self._check_allowed()
-        requirements = self._check_limits(spec)
+        self.policy.check_tools_allowed()
+        requirements = self.policy.check_tool(spec)
         derived = _derive(spec.source)
         name = spec.name or derived.name
         if name != derived.name:

@@ -66,6 +66,15 @@ class ToolRun:
     current_item_id: str
     fence: int
     tool_attempts: int
+    org_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCandidate:
+    """A run whose step waits for its tools, with a free lease: which organisation's."""
+
+    id: str
+    org_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from agentbatch.api.deps import Batch, Org
 from agentbatch.api.errors import ERROR_RESPONSES
 from agentbatch.api.models import Agent, Block, Page
 from agentbatch.api.routes import LIMIT_DESCRIPTION, page
-from agentbatch.errors import InvalidInput
 from agentbatch.schemas import AgentCreate, BlockCreate, BlockUpdate
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -24,12 +23,6 @@ async def create_agent(body: AgentCreate, batch: Batch, org: Org) -> dict[str, A
 
     The `scripted/` test model is refused unless the operator set
     `AGENTBATCH_ALLOW_SCRIPTED=1`."""
-    if not batch.security.allow_scripted and body.model.split("/", 1)[0] == "scripted":
-        raise InvalidInput(
-            "model: the scripted/ test model is not available on this server (an operator "
-            "can enable it with AGENTBATCH_ALLOW_SCRIPTED=1); give a provider model such as "
-            "anthropic/claude-sonnet-4-5"
-        )
     return await batch.agents.create_agent(org, body)
 
 

@@ -44,8 +44,10 @@ Enforced in both:
 * **Network** (``allow_network=False``, the default): off. With ``allow_network`` a
   bubblewrap tool reaches public addresses only (a Python-level guard, see
   ``isolation.guard_public_network``); a process-sandbox tool reaches anything.
-* **Requirements** (``venvs.py``): names and version specifiers only, wheels only, one
-  read-only environment per organisation and requirement set.
+* **Requirements** (``requirements.py``, ``pip_run.py``, ``venvs.py``): PEP 508 names and
+  version specifiers only, wheels only (pip in an empty directory), one read-only
+  environment per organisation and canonical requirement set, a bounded number of them
+  per organisation, each of bounded size.
 """
 
 from agentbatch.tools.sandbox.calls import SandboxCall, SandboxResult

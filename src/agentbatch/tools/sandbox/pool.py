@@ -17,19 +17,18 @@ call's result has ``sandbox_crashed`` set.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections import Counter, OrderedDict
 from pathlib import Path
 from types import TracebackType
 
 from agentbatch.tools.sandbox.calls import SandboxCall, SandboxResult
 from agentbatch.tools.sandbox.launchers import Launcher, choose_launcher
 from agentbatch.tools.sandbox.limits import SandboxLimits
+from agentbatch.tools.sandbox.slots import OrgSlots
 from agentbatch.tools.sandbox.venvs import RequirementsError, VenvCache
 from agentbatch.tools.sandbox.wire import encode_request
 from agentbatch.tools.sandbox.worker import WorkerError, WorkerKey, WorkerProcess
@@ -54,6 +53,7 @@ class SandboxPool:
         cgroup: str | None = None,
         network_allow: tuple[str, ...] = (),
         launcher: Launcher | None = None,
+        venvs: VenvCache | None = None,
     ) -> None:
         self.size = size if size is not None else (os.cpu_count() or 1)
         if self.size < 1:
@@ -62,7 +62,11 @@ class SandboxPool:
             raise ValueError(f"org_concurrency must be at least 1, got {org_concurrency}")
         self.default_limits = default_limits or SandboxLimits()
         self.org_concurrency = org_concurrency
-        self.venvs = VenvCache(venv_root)
+        self._venv_users: Counter[str] = Counter()  # environment -> calls using it
+        self._stopping: set[asyncio.Future[None]] = set()
+        self.venvs = venvs or VenvCache(venv_root)
+        self.venvs.in_use = lambda: tuple(self._venv_users)  # never removed while in use
+        self.venvs.on_evict = self._retire_venv
         self._python = python
         self._backend = backend
         self._bwrap = bwrap
@@ -73,7 +77,7 @@ class SandboxPool:
         self._default_key: WorkerKey | None = None
         self._grace_s = grace_s
         self._slots = asyncio.Semaphore(self.size)
-        self._org_slots: dict[str | None, tuple[asyncio.Semaphore, int]] = {}
+        self._org_slots = OrgSlots(org_concurrency)
         self._idle: OrderedDict[WorkerProcess, None] = OrderedDict()  # oldest first
         self._busy: set[WorkerProcess] = set()
         self._reserved = 0  # workers being started by a slot holder
@@ -171,7 +175,8 @@ class SandboxPool:
         workers = [*self._idle, *self._busy]
         self._idle.clear()
         self._busy.clear()
-        await asyncio.gather(*(worker.stop() for worker in workers), return_exceptions=True)
+        stops = [*(worker.stop() for worker in workers), *self._stopping]
+        await asyncio.gather(*stops, return_exceptions=True)
 
     async def run(self, call: SandboxCall) -> SandboxResult:
         """Run one call; never raises for anything the tool does."""
@@ -184,42 +189,40 @@ class SandboxPool:
         if problem is not None:
             return SandboxResult.failure(f"invalid sandbox call: {problem}")
         limits = call.limits or self.default_limits
-        python, venv = self._default_key.python, None
-        if call.requirements:
-            try:
-                python = str(await self.venvs.ensure(call.requirements, call.org_id))
-            except RequirementsError as exc:
-                return SandboxResult.failure(str(exc))
-            venv = str(Path(python).parent.parent)
-        key = WorkerKey(python, call.allow_network, call.org_id, venv)
         try:
             body = json.dumps(call.to_wire(limits)).encode("ascii")
         except (TypeError, ValueError) as exc:
             return SandboxResult.failure(f"invalid sandbox call: {exc}")
         frame = encode_request({"limits": limits.to_wire()}, body)
-        async with self._org_slot(call.org_id), self._slots:
-            return await self._run_in_slot(key, frame, limits)
-
-    @contextlib.asynccontextmanager
-    async def _org_slot(self, org_id: str | None) -> AsyncIterator[None]:
-        """At most ``org_concurrency`` calls of one organisation at once."""
-        if self.org_concurrency is None:
-            yield
-            return
-        semaphore, users = self._org_slots.get(org_id) or (
-            asyncio.Semaphore(self.org_concurrency),
-            0,
-        )
-        self._org_slots[org_id] = (semaphore, users + 1)
+        python, venv = self._default_key.python, None
+        if call.requirements:
+            try:
+                venv = str(self.venvs.location(call.requirements, call.org_id))
+                self._venv_users[venv] += 1  # before the build may remove others
+                python = str(await self.venvs.ensure(call.requirements, call.org_id))
+            except RequirementsError as exc:
+                self._release_venv(venv)
+                return SandboxResult.failure(str(exc))
+        key = WorkerKey(python, call.allow_network, call.org_id, venv)
         try:
-            async with semaphore:
-                yield
+            async with self._org_slots.slot(call.org_id), self._slots:
+                return await self._run_in_slot(key, frame, limits)
         finally:
-            semaphore, users = self._org_slots[org_id]
-            if users <= 1:
-                del self._org_slots[org_id]
-            else:
-                self._org_slots[org_id] = (semaphore, users - 1)
+            self._release_venv(venv)
+
+    def _release_venv(self, venv: str | None) -> None:
+        if venv is not None and venv in self._venv_users:
+            self._venv_users[venv] -= 1
+            if self._venv_users[venv] <= 0:
+                del self._venv_users[venv]
+
+    def _retire_venv(self, venv: str) -> None:
+        """An environment was removed: its idle workers go (the busy ones cannot have it)."""
+        for worker in [w for w in self._idle if w.key.venv == venv]:
+            del self._idle[worker]
+            task = asyncio.ensure_future(worker.stop())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
 
     async def _run_in_slot(
         self, key: WorkerKey, frame: bytes, limits: SandboxLimits

@@ -1,81 +1,67 @@
 """Cached virtual environments for tools that declare pip requirements.
 
 A requirement is a package name with optional extras and version specifiers
-(``humanize>=4,<5``, ``httpx[http2]==0.27.*``): no paths, URLs, VCS links, environment
-markers or pip options (:func:`normalize_requirements`). Only wheels are ever installed,
-so no package's build code runs: the runtime downloads them with ``pip download
---only-binary :all:`` (from the index pip is configured with: ``PIP_INDEX_URL``,
+(``humanize>=4,<5``, ``httpx[http2]==0.27.*``): no paths, URLs, VCS links, archive names,
+environment markers or pip options (``requirements.py``). Only wheels are ever
+installed, so no package's build code runs: the runtime downloads them with ``pip
+download --only-binary :all:`` (from the index pip is configured with: ``PIP_INDEX_URL``,
 ``PIP_FIND_LINKS``, pip's configuration files), then installs them into a new
-environment with ``--no-index`` from that download directory (no network).
+environment with ``--no-index`` from that download directory (no network); pip runs in
+an empty directory of its own, from a requirements file (``pip_run.py``).
 
-One environment per organisation and set of requirements (sorted, deduplicated, hashed
-with the interpreter version) under ``$AGENTBATCH_HOME/sandbox-venvs/<organisation>/``,
-created once and reused; a file lock makes concurrent runtimes on one machine build it
-once, and a ``.agentbatch-ready`` marker written last means a half-built environment is
-rebuilt rather than used. A finished environment is made read-only; the bubblewrap
-sandbox also mounts it read-only, so one tool cannot plant code for the next.
-
-pip's own messages stay in the runtime's log: a tool's result says only what kind of
-failure it was (no wheel, index unreachable, timeout), never pip's text, which could
-hold the index's credentials or the host's paths.
+One environment per organisation and set of requirements (written one way:
+``requirements.canonical_requirements``, so ``six>=1`` and ``six>=1.0.0`` share one;
+hashed with the interpreter version) under ``$AGENTBATCH_HOME/sandbox-venvs/<org>/``,
+created once and reused. An organisation's environments are built one at a time, under
+a file lock that also makes concurrent runtimes on one machine build each once; a
+``.agentbatch-ready`` marker written last means a half-built environment is rebuilt
+rather than used, and its time stamp (touched on every use) says which was used last.
+An organisation keeps at most ``max_per_org`` environments (``AGENTBATCH_TOOL_MAX_VENVS``):
+a new one replaces the least recently used that no call of this runtime is using, or is
+refused when all are in use. One environment (and its download) may take at most
+``max_mb`` (``AGENTBATCH_TOOL_MAX_VENV_MB``). A finished environment is made read-only;
+the bubblewrap sandbox also mounts it read-only, so one tool cannot plant code for the
+next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import stat
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
-from agentbatch.errors import AgentBatchError
+from agentbatch.tools.sandbox.pip_run import PipRunner, pip_failure
+from agentbatch.tools.sandbox.requirements import (
+    MAX_REQUIREMENT_CHARS,
+    MAX_REQUIREMENTS,
+    RequirementsError,
+    canonical_requirements,
+    normalize_requirements,
+)
+
+__all__ = [
+    "MAX_REQUIREMENTS",
+    "MAX_REQUIREMENT_CHARS",
+    "RequirementsError",
+    "VenvCache",
+    "normalize_requirements",
+    "pip_failure",
+]
 
 logger = logging.getLogger(__name__)
 
 READY_MARKER = ".agentbatch-ready"
-MAX_REQUIREMENTS = 32
-MAX_REQUIREMENT_CHARS = 200
-_PASSED_ENV = re.compile(
-    r"^(PATH|HOME|LANG|LC_\w+|TMPDIR|PIP_\w+|SSL_CERT_\w+|REQUESTS_CA_BUNDLE|"
-    r"(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$"
-)
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
-_SPECIFIER = r"(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9_.*+!-]+"
-_REQUIREMENT = re.compile(
-    rf"^(?P<name>{_NAME})\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?"
-    rf"\s*(?:{_SPECIFIER}(?:\s*,\s*{_SPECIFIER})*)?$"
-)
-_FAILURES = (
-    (
-        re.compile(r"No matching distribution|Could not find a version|ResolutionImpossible"),
-        "no wheel matches (only wheels are installed, never source packages)",
-    ),
-    (
-        re.compile(
-            r"NewConnectionError|Failed to establish|Name or service not known|"
-            r"Temporary failure in name resolution|Max retries exceeded|ProxyError|"
-            r"ConnectTimeout|ReadTimeout|SSLError"
-        ),
-        "the package index could not be reached",
-    ),
-    (
-        re.compile(r"is not a supported wheel|unsupported platform"),
-        "no wheel for this Python and platform",
-    ),
-)
-
-
-class RequirementsError(AgentBatchError):
-    """The requirements are invalid or could not be installed (the message says why)."""
+DEFAULT_MAX_PER_ORG = 10
 
 
 def default_venv_root() -> Path:
@@ -84,36 +70,9 @@ def default_venv_root() -> Path:
     return base / "sandbox-venvs"
 
 
-def normalize_requirements(requirements: Iterable[str]) -> tuple[str, ...]:
-    """Stripped, deduplicated and sorted requirements; anything but ``name[extras]
-    specifiers`` is refused with :class:`RequirementsError`."""
-    cleaned: set[str] = set()
-    for requirement in requirements:
-        if not isinstance(requirement, str):
-            raise RequirementsError(f"a requirement must be a string, got {requirement!r}")
-        text = requirement.strip()
-        if not text:
-            continue
-        shown = text if len(text) <= 80 else text[:80] + "..."
-        if len(text) > MAX_REQUIREMENT_CHARS:
-            raise RequirementsError(
-                f"invalid requirement {shown!r}: longer than {MAX_REQUIREMENT_CHARS} characters"
-            )
-        if _REQUIREMENT.match(text) is None:
-            raise RequirementsError(
-                f"invalid requirement {shown!r}: give a package name with optional version "
-                "specifiers (e.g. 'humanize>=4,<5'); paths, URLs, VCS links, markers and "
-                "pip options are not accepted"
-            )
-        cleaned.add(re.sub(r"\s+", "", text))
-    if len(cleaned) > MAX_REQUIREMENTS:
-        raise RequirementsError(f"at most {MAX_REQUIREMENTS} requirements per tool")
-    return tuple(sorted(cleaned))
-
-
 class VenvCache:
-    """Create-once, reuse-forever virtual environments keyed by organisation and
-    requirements."""
+    """Virtual environments keyed by organisation and requirements, built once, reused
+    until an organisation's newer ones push them out."""
 
     def __init__(
         self,
@@ -121,12 +80,18 @@ class VenvCache:
         *,
         python: str | None = None,
         install_timeout_s: float = 600.0,
+        max_per_org: int | None = DEFAULT_MAX_PER_ORG,
+        max_mb: int | None = None,
     ) -> None:
-        self.root = root or default_venv_root()
-        self._python = python or str(getattr(sys, "_base_executable", None) or sys.executable)
-        self._install_timeout_s = install_timeout_s
+        self.root = (root or default_venv_root()).absolute()  # pip runs elsewhere
+        python = python or str(getattr(sys, "_base_executable", None) or sys.executable)
+        max_bytes = None if max_mb is None else max_mb * 1024 * 1024
+        self.pip = PipRunner(python, timeout_s=install_timeout_s, max_bytes=max_bytes)
+        self.max_per_org = max_per_org
+        self.in_use: Callable[[], Collection[str]] = frozenset  # environments calls use now
+        self.on_evict: Callable[[str], None] | None = None  # told of each one removed
         self._locks: dict[str, asyncio.Lock] = {}
-        self._ready: dict[str, Path] = {}
+        self._ready: set[Path] = set()
 
     def key(self, requirements: tuple[str, ...]) -> str:
         text = json.dumps([f"{sys.version_info.major}.{sys.version_info.minor}", *requirements])
@@ -137,105 +102,99 @@ class VenvCache:
         tag = hashlib.sha256((org_id or "").encode()).hexdigest()[:16]
         return self.root / f"org-{tag}"
 
+    def location(self, requirements: Iterable[str], org_id: str | None = None) -> Path:
+        """Where ``org_id``'s environment with ``requirements`` is (or would be) built."""
+        canonical = canonical_requirements(normalize_requirements(requirements))
+        return self.directory(org_id) / self.key(canonical)
+
     async def ensure(self, requirements: Iterable[str], org_id: str | None = None) -> Path:
         """The interpreter of ``org_id``'s environment with ``requirements`` installed."""
         normalized = normalize_requirements(requirements)
+        canonical = canonical_requirements(normalized)
         where = self.directory(org_id)
-        digest = f"{where.name}/{self.key(normalized)}"
-        if digest in self._ready:
-            return self._ready[digest]
-        lock = self._locks.setdefault(digest, asyncio.Lock())
+        venv = where / self.key(canonical)
+        if venv in self._ready and _touch(venv):
+            return venv / "bin" / "python"
+        lock = self._locks.setdefault(where.name, asyncio.Lock())
         async with lock:
-            if digest not in self._ready:
-                venv = where / self.key(normalized)
-                self._ready[digest] = await asyncio.to_thread(self._build, normalized, venv)
-        return self._ready[digest]
+            if venv not in self._ready or not _touch(venv):
+                self._ready.discard(venv)
+                evicted = await asyncio.to_thread(self._build, canonical, normalized, venv)
+                for gone in evicted:
+                    self._ready.discard(gone)
+                    if self.on_evict is not None:
+                        self.on_evict(str(gone))
+                self._ready.add(venv)
+        return venv / "bin" / "python"
 
-    def _build(self, requirements: tuple[str, ...], venv: Path) -> Path:
-        """Build the environment unless it exists; blocking, under a file lock."""
-        venv.parent.mkdir(parents=True, exist_ok=True)
-        python = venv / "bin" / "python"
-        with open(venv.parent / f"{venv.name}.lock", "w") as lock_file:
+    def _build(
+        self, requirements: tuple[str, ...], shown: tuple[str, ...], venv: Path
+    ) -> list[Path]:
+        """Build the environment unless it exists (blocking, under the organisation's
+        file lock); returns the environments removed to make room."""
+        where = venv.parent
+        where.mkdir(parents=True, exist_ok=True)
+        with open(where / ".lock", "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
-            if (venv / READY_MARKER).exists():
-                return python
+            if _touch(venv):
+                return []
+            evicted = self._make_room(venv)
             _remove(venv)
             logger.info(
                 "building a sandbox environment",
                 extra={"venv": str(venv), "requirements": list(requirements)},
             )
-            with tempfile.TemporaryDirectory(dir=venv.parent, prefix=".wheels-") as wheels:
+            with tempfile.TemporaryDirectory(dir=where, prefix=".wheels-") as wheels:
+                label = ", ".join(shown)  # as the tool gave them, not as rewritten
                 try:
-                    self._download(requirements, wheels)
-                    self._install(venv, python, requirements, wheels)
+                    self.pip.download(requirements, Path(wheels), label)
+                    self.pip.install(venv, requirements, Path(wheels), label)
                 except BaseException:
                     _remove(venv)
                     raise
             (venv / READY_MARKER).write_text(json.dumps(list(requirements)) + "\n")
             _make_read_only(venv)
-        return python
+        return evicted
 
-    def _download(self, requirements: tuple[str, ...], wheels: str) -> None:
-        pip = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:"]
-        self._run(
-            [*pip, "--dest", wheels, "--no-input", "--quiet", "--", *requirements],
-            "download wheels for " + ", ".join(requirements),
-        )
-
-    def _install(
-        self, venv: Path, python: Path, requirements: tuple[str, ...], wheels: str
-    ) -> None:
-        self._run([self._python, "-m", "venv", "--without-pip", str(venv)], "create it")
-        install = [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--no-index",
-            "--find-links",
-            wheels,
-            "--only-binary",
-            ":all:",
-            "--no-input",
-            "--quiet",
-            "--",
-            *requirements,
-        ]
-        self._run(install, "install " + ", ".join(requirements))
-
-    def _run(self, args: list[str], what: str) -> None:
-        env = {k: v for k, v in os.environ.items() if _PASSED_ENV.match(k)}
-        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        try:
-            completed = subprocess.run(
-                args,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=self._install_timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
+    def _make_room(self, venv: Path) -> list[Path]:
+        """Remove the least recently used environments of ``venv``'s organisation that
+        no call is using, so that it keeps at most ``max_per_org`` with ``venv``."""
+        if self.max_per_org is None:
+            return []
+        others = [p for p in venv.parent.iterdir() if p.is_dir() and p.name[0] != "." and p != venv]
+        excess = len(others) + 1 - self.max_per_org
+        if excess <= 0:
+            return []
+        in_use = {str(p) for p in self.in_use()}
+        free = sorted((p for p in others if str(p) not in in_use), key=_last_used)
+        if len(free) < excess:
             raise RequirementsError(
-                f"could not {what}: timed out after {self._install_timeout_s:g} s"
-            ) from None
-        if completed.returncode != 0:
-            text = (completed.stderr or "") + (completed.stdout or "")
-            logger.warning(
-                "pip failed (exit %d) to %s: %s", completed.returncode, what, text.strip()[-4000:]
+                f"could not make another tool environment: this organisation's "
+                f"{len(others)} environments are in use, and this server keeps at most "
+                f"{self.max_per_org} per organisation (AGENTBATCH_TOOL_MAX_VENVS)"
             )
-            raise RequirementsError(f"could not {what}: {pip_failure(text, completed.returncode)}")
+        for gone in free[:excess]:
+            logger.info("removing the least recently used sandbox environment %s", gone)
+            _remove(gone)
+        return free[:excess]
 
 
-def pip_failure(text: str, code: int) -> str:
-    """A short, fixed description of pip's failure (never pip's own words)."""
-    for pattern, meaning in _FAILURES:
-        if pattern.search(text):
-            return meaning
-    return f"pip failed (exit code {code}); the operator's log has the details"
+def _touch(venv: Path) -> bool:
+    """Mark a built environment as used now; False when it is not (or no longer) built."""
+    try:
+        os.utime(venv / READY_MARKER)
+    except FileNotFoundError:
+        return False
+    except OSError:  # not ours to touch (another user's runtime): still there
+        return (venv / READY_MARKER).exists()
+    return True
+
+
+def _last_used(venv: Path) -> float:
+    """When the environment was last used (a half-built one: never)."""
+    with contextlib.suppress(OSError):
+        return os.stat(venv / READY_MARKER).st_mtime
+    return 0.0
 
 
 def _make_read_only(venv: Path) -> None:

@@ -1,4 +1,9 @@
-"""The runtime's handle on one warm worker process (see ``worker_main.py``)."""
+"""The runtime's handle on one warm worker process (see ``worker_main.py``).
+
+A worker that dies mid-call (a tool may kill it) is noticed at once: the handle watches
+the worker process itself through a pidfd, not only the end of its pipe, which another
+process may hold open (bubblewrap's init while a stray process of the call lives on, or
+whatever started the worker), so such a call fails now, not when its timeout runs out."""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import select
 import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
+
+import psutil
 
 from agentbatch.tools.sandbox.launchers import Launch, Launcher, ProcessLauncher
 from agentbatch.tools.sandbox.wire import MAX_BODY, MAX_HEADER, RESPONSE_PREFIX
@@ -53,6 +62,7 @@ class WorkerProcess:
         self.pid = process.pid
         self.network_mode = str(hello.get("network", "unknown"))
         self.cgroup_version = int(hello.get("cgroup") or 0)
+        self._pidfd = _watch(process.pid, hello.get("pid"))
 
     @classmethod
     async def spawn(
@@ -92,7 +102,9 @@ class WorkerProcess:
 
     @property
     def alive(self) -> bool:
-        return self._process.returncode is None
+        if self._process.returncode is not None:
+            return False
+        return self._pidfd is None or not select.select([self._pidfd], [], [], 0)[0]
 
     async def call(self, frame: bytes, reply_within_s: float) -> WorkerReply:
         """Send one request frame (``wire.encode_request``) and return the reply.
@@ -104,13 +116,29 @@ class WorkerProcess:
         try:
             stdin.write(frame)
             await stdin.drain()
-            return await asyncio.wait_for(_read_reply(self._process), reply_within_s)
-        except TimeoutError:
-            raise WorkerError(
-                f"sandbox worker stopped answering (no reply in {reply_within_s:g} s)"
-            ) from None
         except (ConnectionError, BrokenPipeError) as exc:
             raise WorkerError(f"sandbox worker died ({exc.__class__.__name__})") from exc
+        loop = asyncio.get_running_loop()
+        reading = asyncio.ensure_future(_read_reply(self._process))
+        died: asyncio.Future[None] = loop.create_future()
+        if self._pidfd is not None:
+            loop.add_reader(self._pidfd, _settle, died)
+        try:
+            waits: set[asyncio.Future[Any]] = {reading, died}
+            done, _ = await asyncio.wait(
+                waits, timeout=reply_within_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if reading in done:
+                return reading.result()
+            if died in done:
+                raise WorkerError("sandbox worker died (its process ended mid-call)")
+            raise WorkerError(
+                f"sandbox worker stopped answering (no reply in {reply_within_s:g} s)"
+            )
+        finally:
+            if self._pidfd is not None:
+                loop.remove_reader(self._pidfd)
+            reading.cancel()
 
     async def stop(self, grace: float = 2.0) -> None:
         """Close the worker's stdin (it exits after its current call), then kill it."""
@@ -131,6 +159,9 @@ class WorkerProcess:
         await self._remove_root()
 
     async def _remove_root(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         await asyncio.to_thread(self._launch.cleanup)
 
 
@@ -161,6 +192,32 @@ async def _read_reply(process: asyncio.subprocess.Process) -> WorkerReply:
     if not isinstance(header, dict):
         raise WorkerError("sandbox worker sent a header that is not a JSON object")
     return WorkerReply(header, output, result)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _watch(root_pid: int, worker_pid: object) -> int | None:
+    """A pidfd of the worker process: ``root_pid`` (the process started) or, in a PID
+    namespace, its descendant that is ``worker_pid`` there (the pid of its hello, sent
+    before any tool ran). None where it cannot be found (no pidfds, no /proc)."""
+    if not isinstance(worker_pid, int) or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        candidates = [root_pid, *(p.pid for p in psutil.Process(root_pid).children(True))]
+    except psutil.Error:
+        return None
+    for pid in candidates:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                nspids = next((ln.split()[1:] for ln in status if ln.startswith("NSpid:")), [])
+            if nspids and int(nspids[-1]) == worker_pid:
+                return os.pidfd_open(pid)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:
