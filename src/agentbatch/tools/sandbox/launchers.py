@@ -8,6 +8,7 @@ when it works on this machine and falls back to the process sandbox with a warni
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -153,6 +154,7 @@ def choose_launcher(
 ) -> tuple[Launcher, str]:
     """The launcher for ``backend``, and why bubblewrap is not used ("" when it is)."""
     if backend == "process":
+        _warn_if_root()
         return ProcessLauncher(), "the process sandbox was chosen (AGENTBATCH_SANDBOX=process)"
     features, problem = probe(bwrap)
     if features is None:
@@ -164,6 +166,7 @@ def choose_launcher(
             problem,
             INSTALL_HINT,
         )
+        _warn_if_root()
         return ProcessLauncher(), problem
     layout, why = CgroupLayout.detect(cgroup)
     if layout is None:
@@ -173,3 +176,12 @@ def choose_launcher(
             why,
         )
     return BwrapLauncher(features, layout, tmpfs_mb, network_allow), ""
+
+
+def _warn_if_root() -> None:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        logger.error(
+            "the process sandbox runs custom tools as root: a tool can signal (kill) every "
+            "root process on this machine and read every file; install bubblewrap or run "
+            "the worker as an unprivileged user (docs/security.md)"
+        )
