@@ -91,6 +91,9 @@ def test_bad_requests_get_clear_4xx(api: tuple[ThreadedServer, str, str]) -> Non
         error_of(http.get("/v1/nowhere"), 404, "not_found")
         error_of(http.put("/v1/agents"), 405, "method_not_allowed")
         error_of(http.get("/v1/agents/agent-missing"), 404, "not_found")
+        # a trailing newline must not fall through to the list route (a regex "$" matches it)
+        for path in ("/letta/v1/agents/%0A", "/letta/v1/blocks/%0A", "/v1/agents/%0A"):
+            error_of(http.get(path), 404, "not_found")
 
 
 def test_bodies_over_the_limit_get_413(api: tuple[ThreadedServer, str, str]) -> None:

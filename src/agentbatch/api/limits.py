@@ -1,7 +1,10 @@
-"""Request body size limit (pure ASGI): a clear 413 in the one error shape.
+"""Request limits (pure ASGI): a clear 413 for a large body, a 404 for a path with control
+characters, both in the one error shape.
 
 A declared ``Content-Length`` over the limit is refused before the app runs; a chunked body
-is counted as it arrives and refused as soon as it passes the limit."""
+is counted as it arrives and refused as soon as it passes the limit. A path holding a control
+character names nothing we serve; refusing it here also keeps a trailing newline from matching
+a route's ``$`` (``/agents/%0A`` would otherwise be routed to the list ``/agents/``)."""
 
 from __future__ import annotations
 
@@ -24,12 +27,12 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=_too_large_message(limit))
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps(error_content("payload_too_large", _too_large_message(limit))).encode()
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_content(code, message)).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -38,6 +41,14 @@ async def _send_413(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    await _send_error(send, 413, "payload_too_large", _too_large_message(limit))
+
+
+def _has_control_character(path: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path)
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -58,6 +69,9 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _has_control_character(scope.get("path", "")):
+            await _send_error(send, 404, "not_found", "no such path (it holds a control character)")
             return
         limit = self.max_bytes
         declared = _declared_length(scope)

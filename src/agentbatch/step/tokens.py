@@ -18,6 +18,8 @@ JSON schema counted as text; a tool call counts its name and arguments.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -102,7 +104,15 @@ def _llama() -> TextCounter | None:
         llm = llama_cpp.Llama(model_path=str(find_model_path()), vocab_only=True, verbose=False)
     except Exception:  # not installed, or no model file: the estimate serves
         return None
+    # freed while the interpreter still works: Llama.__del__ at shutdown prints "Exception
+    # ignored … 'NoneType' object is not callable" (its module globals are gone by then)
+    atexit.register(_close_quietly, llm)
     return LlamaCounter(llm)
+
+
+def _close_quietly(llm: Any) -> None:
+    with contextlib.suppress(Exception):
+        llm.close()
 
 
 _ESTIMATE = EstimateCounter()
