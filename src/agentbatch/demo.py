@@ -114,6 +114,8 @@ async def run_demo(opts: DemoOptions, console: Console) -> dict[str, Any]:
     )
     started = time.perf_counter()
     async with await AgentBatch.open(opts.database_url, settings=settings, org_id=opts.org) as app:
+        # as `batches submit` does: a missing key is named before any agent is created
+        await app.preflight([opts.model])
         prefix = await free_prefix(app, opts.agents)
         agents = [
             await app.agents.create_agent(app.org_id, agent_spec(i, opts.model, prefix))

@@ -110,6 +110,8 @@ def test_changes_between_two_jobs_reach_the_second_jobs_first_request(ab: Cli) -
     unknown_block = ab("blocks", "show", "notes", ok=False)  # a label is not a block id
     assert unknown_block.stderr.strip() == "error: no block has the id or id prefix 'notes'"
     ab("agents", "detach-block", "ada", "notes")  # but the agent's block of that label
+    again = ab("agents", "detach-block", "ada", "notes", ok=False)  # attached no more
+    assert again.exit_code == 2 and "has no block with the id or label 'notes'" in again.stderr
     ab("agents", "detach-tool", "ada", "core_memory_append")
     assert run_job()["is_error"]
     ab("blocks", "delete", block)

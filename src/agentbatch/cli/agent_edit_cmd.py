@@ -145,6 +145,11 @@ async def detach_block(app: AgentBatch, agent_id: str, block_id: str, as_json: b
     labelled = [b["id"] for b in blocks if b["label"] == block_id]
     if len(labelled) == 1:
         block_id = labelled[0]
+    elif not any(b["id"].startswith(block_id) for b in blocks):
+        have = ", ".join(sorted(b["label"] for b in blocks)) or "none"
+        raise InvalidInput(
+            f"agent {agent_id} has no block with the id or label {block_id!r} (its blocks: {have})"
+        )
     else:
         block_id = await resolve(app.db, "block", app.org_id, block_id)
     _done(await app.agent_edits.detach_block(app.org_id, agent_id, block_id), "detached", as_json)

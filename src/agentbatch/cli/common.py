@@ -139,9 +139,22 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def read_text_file(path: str) -> str:
+    """A text file that must be UTF-8 (a leading byte-order mark is dropped); anything
+    else is a one-line user error naming the file and the first bad byte."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
+
+
 def load_json_file(path: str) -> Any:
     """A JSON file, or JSONL (one object per line) when it has several top-level values."""
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_text_file(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError:

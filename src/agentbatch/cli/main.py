@@ -119,8 +119,21 @@ def worker(database_url: str | None, once: bool) -> None:
 
 
 @cli.command("demo")
-@click.option("--agents", "n_agents", default=8, show_default=True, help="How many agents.")
-@click.option("--steps", default=3, show_default=True, help="Max model calls per agent.")
+@click.option(
+    "--agents",
+    "n_agents",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="How many agents (at most 1,000; `agentbatch bench` measures larger jobs).",
+)
+@click.option(
+    "--steps",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="Max model calls per agent.",
+)
 @click.option(
     "--model",
     default="local/smollm2",
@@ -157,8 +170,6 @@ def demo(
         handle = "scripted/diary" if model == "local/smollm2" else model
         run(run_long_demo(handle, weeks, database_url, console, org))
         return
-    if n_agents < 1 or steps < 1:
-        raise click.BadParameter("--agents and --steps must be at least 1")
     run(run_demo(DemoOptions(n_agents, steps, model, database_url, org), console))
 
 

@@ -16,7 +16,7 @@ from agentbatch.cli.common import (
     print_json,
     with_app,
 )
-from agentbatch.cli.selectors_cmd import selector_from, selector_options
+from agentbatch.cli.selectors_cmd import agent_ids_of, selector_from, selector_options
 from agentbatch.errors import InvalidInput
 
 
@@ -88,7 +88,11 @@ async def create_schedule(
         "missed": missed.replace("-", "_"),
         "grace_s": grace,
     }
-    agents = selector_from(tags, any_tags, agent_ids, model)
+    agents = selector_from(tags, any_tags, await agent_ids_of(app, agent_ids), model)
+    if (agents is None) == (selector is None):
+        raise InvalidInput(
+            "give the agents (--tag, --any-tag, --agent, --model) or --selector NAME, one of the two"
+        )
     if agents is not None:
         spec["agents"] = agents
     if selector is not None:
@@ -111,7 +115,7 @@ async def create_schedule(
         f"created schedule [bold]{schedule['id']}[/bold] ({schedule['cron']} "
         f"{schedule['timezone']}); next fire {schedule['next_fire_at']}"
     )
-    console.print("a running `agentbatch worker` (or `serve --worker`) fires it")
+    console.print("a running `agentbatch worker` (or `serve --with-worker`) fires it")
 
 
 @schedules_group.command("list")
@@ -197,7 +201,8 @@ def _state_command(name: str, doc: str) -> None:
         if as_json:
             print_json(s)
         else:
-            console.print(f"schedule {s['id']} is {s['status']}; next fire {s['next_fire_at']}")
+            upcoming = s["next_fire_at"] or "none while paused (`schedules resume` sets it)"
+            console.print(f"schedule {s['id']} is {s['status']}; next fire {upcoming}")
 
 
 _state_command("pause", "Pause a schedule: no fire until it is resumed.")

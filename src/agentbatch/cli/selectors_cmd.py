@@ -11,6 +11,7 @@ from rich.table import Table
 from agentbatch.app import AgentBatch
 from agentbatch.cli.common import console, database_option, json_option, print_json, with_app
 from agentbatch.errors import InvalidInput
+from agentbatch.services.lookup import resolve
 
 
 def selector_options(fn: Any) -> Any:
@@ -23,12 +24,23 @@ def selector_options(fn: Any) -> Any:
             click.option(
                 "--any-tag", "any_tags", multiple=True, help="Agents carrying one of these."
             ),
-            click.option("--agent", "agent_ids", multiple=True, help="This agent id (repeat)."),
+            click.option(
+                "--agent",
+                "agent_ids",
+                multiple=True,
+                help="This agent: id, id prefix or name (repeat).",
+            ),
             click.option("--model", "model", default=None, help="Agents of this model handle."),
         )
     ):
         fn = option(fn)
     return fn
+
+
+async def agent_ids_of(app: AgentBatch, refs: tuple[str, ...]) -> tuple[str, ...]:
+    """The ids that ``--agent`` values name (an id, an id prefix or a name; an unknown or
+    ambiguous one is a clear error, never a selector that matches nothing)."""
+    return tuple([await resolve(app.db, "agent", app.org_id, ref) for ref in refs])
 
 
 def selector_from(
@@ -67,7 +79,7 @@ async def create_selector(
     as_json: bool,
 ) -> None:
     """Save a selector NAME (jobs and schedules use it with --selector NAME)."""
-    agents = selector_from(tags, any_tags, agent_ids, model)
+    agents = selector_from(tags, any_tags, await agent_ids_of(app, agent_ids), model)
     if agents is None:
         raise InvalidInput("give --tag, --any-tag, --agent or --model")
     out = await app.selectors.create_selector(app.org_id, {"name": name, "agents": agents})

@@ -20,6 +20,24 @@ from agentbatch.cli.common import json_option as _json_option
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+def _check_port(host: str, port: int) -> None:
+    """A port already in use (or a host this machine does not have) is a one-line error
+    and exit 1, before anything else is printed (uvicorn would log lines, then exit 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            sock.bind(address)
+    except OSError as exc:
+        err_console.print(
+            f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror or exc}"
+        )
+        raise SystemExit(1) from None
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -57,6 +75,7 @@ def serve(
     from agentbatch.api import ApiConfig, create_app
     from agentbatch.api.server import serve as run_server
 
+    _check_port(host, port)
     if no_auth and host not in _LOOPBACK:
         err_console.print(
             f"[yellow]warning:[/yellow] --no-auth on {host}: anyone who can reach this port "
@@ -97,6 +116,7 @@ def ui(port: int, no_browser: bool, no_worker: bool, database_url: str | None) -
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
+    _check_port("127.0.0.1", port)
     url = f"http://127.0.0.1:{port}/"
     config = ApiConfig(database_url=database_url, auth=False, with_worker=not no_worker)
     console.print(f"agentbatch dashboard on {url} (Ctrl-C stops it)")

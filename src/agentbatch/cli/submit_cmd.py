@@ -20,6 +20,7 @@ from agentbatch.cli.common import (
 )
 from agentbatch.cli.job_report import print_estimate
 from agentbatch.cli.job_view import exit_for, report_job, wait_for_job
+from agentbatch.cli.selectors_cmd import agent_ids_of
 from agentbatch.cli.submit_selection import (
     check_no_selection,
     job_limits,
@@ -108,6 +109,7 @@ async def submit(
     --estimate prints the first step's input tokens and cost and sends nothing.
     With --wait: exits 0 when the job completed, 3 when it failed, 4 when cancelled."""
     if file is None:
+        selection["agent_ids"] = await agent_ids_of(app, selection["agent_ids"])
         await _run(
             app,
             selection_spec(selection),
@@ -132,6 +134,11 @@ async def submit(
         plan = await plan_openai_job(app.db, app.org_id, rows, template)
         for warning in plan.warnings:
             err_console.print(f"[yellow]note:[/yellow] {escape(warning)}")
+        if template is not None and not plan.new_agents:
+            err_console.print(
+                "[yellow]note:[/yellow] every custom_id names an existing agent: --template "
+                "and --model (which only shape agents the file creates) are not used"
+            )
         models = set(plan.models) | {a["model"] for a in plan.new_agents if "model" in a}
         await preflight(app.registry, models, probe=not no_preflight)
         job_spec: dict[str, Any] = {"metadata": plan.metadata}

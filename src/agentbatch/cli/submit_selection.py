@@ -22,7 +22,12 @@ def selection_options(fn: Any) -> Any:
                 "--tag", "tags", multiple=True, help="Agents with this tag (repeat: all)."
             ),
             click.option("--any-tag", "any_tags", multiple=True, help="Agents with one of these."),
-            click.option("--agent", "agent_ids", multiple=True, help="This agent id (repeat)."),
+            click.option(
+                "--agent",
+                "agent_ids",
+                multiple=True,
+                help="This agent: id, id prefix or name (repeat).",
+            ),
             click.option("--selector", default=None, help="A saved selector's name."),
             click.option("--message", default=None, help="The message every selected agent gets."),
         )
@@ -56,6 +61,8 @@ def selection_spec(selection: dict[str, Any]) -> dict[str, Any]:
     agents = selector_from(selection["tags"], selection["any_tags"], selection["agent_ids"], None)
     if agents is None and selection["selector"] is None:
         raise InvalidInput("give FILE, or --tag / --any-tag / --agent / --selector")
+    if agents is not None and selection["selector"] is not None:
+        raise InvalidInput("give the agents (--tag, --any-tag, --agent) or --selector, not both")
     if selection["message"] is None:
         raise InvalidInput("--message is required with a selection")
     spec: dict[str, Any] = {"messages": selection["message"]}

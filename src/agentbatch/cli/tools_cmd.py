@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +17,7 @@ from agentbatch.cli.common import (
     limit_options,
     more_hint,
     print_json,
+    read_text_file,
     with_app,
 )
 from agentbatch.errors import InvalidInput
@@ -63,7 +63,7 @@ async def create_tool(
     tool = await app.tools.create_tool(
         app.org_id,
         {
-            "source": Path(file_).read_text(encoding="utf-8"),
+            "source": read_text_file(file_),
             "env": env_map,
             "requirements": list(requirements),
             "timeout_s": timeout_s,
@@ -175,7 +175,7 @@ async def update_tool(
     Agents using it see the change from their next request."""
     changes: dict[str, Any] = {}
     if file_:
-        changes["source"] = Path(file_).read_text(encoding="utf-8")
+        changes["source"] = read_text_file(file_)
     if description is not None:
         changes["description"] = description
     env_changes: dict[str, str | None] = dict(_env_pairs(env))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 MISSED_POLICIES = ("skip", "run_once")
 MAX_COUNTED = 10_000  # missed fires counted one by one at most (then the count stops)
@@ -40,6 +40,10 @@ def validate_cron(expr: str, tz: str = "UTC") -> None:
         raise ValueError(f"cron {expr!r} is not valid: {exc}") from None
     if not croniter.is_valid(expr):
         raise ValueError(f"cron {expr!r} is not valid")
+    try:  # "0 2 31 2 *" parses but names no real date
+        croniter(expr, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"cron {expr!r} never fires (no date matches it)") from None
 
 
 def next_after(expr: str, tz: str, t: datetime) -> datetime:

@@ -7,8 +7,10 @@ is expected to."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from agentbatch.domain.durations import parse_deadline
 from agentbatch.domain.messages import parse_input_messages
 from agentbatch.domain.templates import AgentFields, compile_template
 from agentbatch.errors import InvalidInput
@@ -30,6 +32,11 @@ class EstimateService:
 
     async def estimate_job(self, org_id: str, data: JobCreate | dict[str, Any]) -> dict[str, Any]:
         spec: JobCreate = parse_model(JobCreate, data)
+        if spec.deadline is not None:  # checked as creating the job would check it
+            try:
+                parse_deadline(spec.deadline, datetime.now(UTC))
+            except ValueError as exc:
+                raise InvalidInput(f"deadline: {exc}") from None
         ctx = self.runtime()
         out = FirstStep()
         busy = 0
@@ -64,6 +71,8 @@ class EstimateService:
                     )
                     busy += len(await jobs_repo.busy_agents(conn, [a.id for a in page]))
                 if not page:
+                    if after is None:
+                        raise InvalidInput("no agent matches the selector")
                     break
                 after = page[-1].id
                 try:
