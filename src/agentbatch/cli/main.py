@@ -190,14 +190,23 @@ def emulate(provider: str, port: int, script_path: str | None, log_requests: boo
     """Serve a protocol-faithful emulator of a provider's batch API on 127.0.0.1."""
     import importlib
 
-    module = {
-        "anthropic": "agentbatch.testing.anthropic_emulator",
-        "openai": "agentbatch.testing.openai_emulator",
-        "google": "agentbatch.testing.google",
-        "mistral": "agentbatch.testing.mistral",
-        "openrouter": "agentbatch.testing.openrouter",
+    from agentbatch.testing.console import run_emulator
+
+    module, name = {
+        "anthropic": ("agentbatch.testing.anthropic", "AnthropicEmulator"),
+        "openai": ("agentbatch.testing.openai", "OpenAIEmulator"),
+        "google": ("agentbatch.testing.google", "GoogleEmulator"),
+        "mistral": ("agentbatch.testing.mistral", "MistralEmulator"),
+        "openrouter": ("agentbatch.testing.openrouter", "OpenRouterEmulator"),
     }[provider]
-    importlib.import_module(module).main(port, script_path, log_requests=log_requests)
+    emulator = getattr(importlib.import_module(module), name)
+    run_emulator(
+        provider,
+        lambda script: emulator(script).app,
+        port=port,
+        script_path=script_path,
+        log_requests=log_requests,
+    )
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """The OpenAI batch emulator (implementation in :mod:`agentbatch.testing.openai`)."""
 
-from agentbatch.testing.openai import OpenAIEmulator, main
+from agentbatch.testing.openai import OpenAIEmulator
 
-__all__ = ["OpenAIEmulator", "main"]
+__all__ = ["OpenAIEmulator"]

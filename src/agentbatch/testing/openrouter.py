@@ -250,24 +250,3 @@ class OpenRouterEmulator:
             )
 
         return app
-
-
-def main(
-    port: int = 8093,
-    script_path: str | None = None,
-    host: str = "127.0.0.1",
-    *,
-    log_requests: bool = False,
-) -> None:
-    """Serve the emulator in the foreground (``agentbatch emulate openrouter --port P``):
-    the banner, the script (default: a memory edit, then a reply), ``--log``."""
-    from agentbatch.testing.console import run_emulator
-
-    run_emulator(
-        "openrouter",
-        lambda script: OpenRouterEmulator(script).app,
-        port=port,
-        script_path=script_path,
-        host=host,
-        log_requests=log_requests,
-    )

@@ -5,7 +5,7 @@
 ``AsyncAnthropic(base_url=srv.url, api_key="test")``.
 """
 
-from agentbatch.testing.anthropic.emulator import AnthropicEmulator, error_result, main
+from agentbatch.testing.anthropic.emulator import AnthropicEmulator, error_result
 from agentbatch.testing.anthropic.routes import fault_plan_from_json
 
-__all__ = ["AnthropicEmulator", "error_result", "fault_plan_from_json", "main"]
+__all__ = ["AnthropicEmulator", "error_result", "fault_plan_from_json"]

@@ -198,24 +198,3 @@ def _user_id(params: Mapping[str, Any]) -> str:
     metadata = params.get("metadata")
     user_id = metadata.get("user_id") if isinstance(metadata, Mapping) else None
     return user_id if isinstance(user_id, str) else ""
-
-
-def main(
-    port: int = 8765,
-    script_path: str | None = None,
-    host: str = "127.0.0.1",
-    *,
-    log_requests: bool = False,
-) -> None:
-    """Serve the emulator in the foreground (``agentbatch emulate anthropic --port P``):
-    the banner, the script (default: a memory edit, then a reply), ``--log``."""
-    from agentbatch.testing.console import run_emulator
-
-    run_emulator(
-        "anthropic",
-        lambda script: AnthropicEmulator(script).app,
-        port=port,
-        script_path=script_path,
-        host=host,
-        log_requests=log_requests,
-    )

@@ -1,5 +1,5 @@
 """Emulator of Gemini Batch Mode and the Files API, for tests and demos."""
 
-from agentbatch.testing.google.app import GoogleEmulator, main
+from agentbatch.testing.google.app import GoogleEmulator
 
-__all__ = ["GoogleEmulator", "main"]
+__all__ = ["GoogleEmulator"]

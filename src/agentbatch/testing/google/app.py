@@ -148,24 +148,3 @@ class GoogleEmulator:
                 return error(404, f"Batch batches/{bid} not found.")
             self.expire(f"batches/{bid}")
             return JSONResponse({"ok": True})
-
-
-def main(
-    port: int = 8091,
-    script_path: str | None = None,
-    host: str = "127.0.0.1",
-    *,
-    log_requests: bool = False,
-) -> None:
-    """Serve the emulator in the foreground (``agentbatch emulate google --port P``):
-    the banner, the script (default: a memory edit, then a reply), ``--log``."""
-    from agentbatch.testing.console import run_emulator
-
-    run_emulator(
-        "google",
-        lambda script: GoogleEmulator(script).app,
-        port=port,
-        script_path=script_path,
-        host=host,
-        log_requests=log_requests,
-    )

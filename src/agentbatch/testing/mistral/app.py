@@ -239,24 +239,3 @@ class MistralEmulator:
                 return JSONResponse(job.to_dict())
 
         return app
-
-
-def main(
-    port: int = 8092,
-    script_path: str | None = None,
-    host: str = "127.0.0.1",
-    *,
-    log_requests: bool = False,
-) -> None:
-    """Serve the emulator in the foreground (``agentbatch emulate mistral --port P``):
-    the banner, the script (default: a memory edit, then a reply), ``--log``."""
-    from agentbatch.testing.console import run_emulator
-
-    run_emulator(
-        "mistral",
-        lambda script: MistralEmulator(script).app,
-        port=port,
-        script_path=script_path,
-        host=host,
-        log_requests=log_requests,
-    )

@@ -1,5 +1,5 @@
 """Emulator of the OpenAI Files + Batches API (and chat completions), for tests and demos."""
 
-from agentbatch.testing.openai.app import OpenAIEmulator, main
+from agentbatch.testing.openai.app import OpenAIEmulator
 
-__all__ = ["OpenAIEmulator", "main"]
+__all__ = ["OpenAIEmulator"]

@@ -197,24 +197,3 @@ class OpenAIEmulator:
                         "files": len(self.state.files),
                     }
                 )
-
-
-def main(
-    port: int = 8090,
-    script_path: str | None = None,
-    host: str = "127.0.0.1",
-    *,
-    log_requests: bool = False,
-) -> None:
-    """Serve the emulator in the foreground (``agentbatch emulate openai --port P``):
-    the banner, the script (default: a memory edit, then a reply), ``--log``."""
-    from agentbatch.testing.console import run_emulator
-
-    run_emulator(
-        "openai",
-        lambda script: OpenAIEmulator(script).app,
-        port=port,
-        script_path=script_path,
-        host=host,
-        log_requests=log_requests,
-    )
