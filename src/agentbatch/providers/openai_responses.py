@@ -22,6 +22,7 @@ from typing import Any
 from agentbatch.domain.messages import Message, ToolCall
 from agentbatch.domain.model_io import ModelRequest, ModelResponse, Usage
 from agentbatch.domain.replay import pack, unpack
+from agentbatch.providers.openai_wire import pair_tool_results
 
 RESPONSES_PATH = "/v1/responses"
 REPLAY = "openai-responses"
@@ -40,18 +41,7 @@ def _output(message: Message) -> str:
 
 
 def encode_input(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    answers: dict[str, Message] = {}
-    orphans: set[int] = set()
-    called: set[str] = set()
-    for index, message in enumerate(messages):
-        if message.role == "assistant":
-            called.update(call.id for call in message.tool_calls)
-        elif message.role == "tool":
-            call_id = message.tool_call_id or ""
-            if call_id in called and call_id not in answers:
-                answers[call_id] = message
-            else:
-                orphans.add(index)
+    answers, orphans = pair_tool_results(messages)
     items: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         if message.role == "user":

@@ -59,8 +59,9 @@ def _assistant(message: Message) -> dict[str, Any]:
     return out
 
 
-def encode_messages(system: str, messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The ``messages`` array: system first, then history with valid tool-call groups."""
+def pair_tool_results(messages: Sequence[Message]) -> tuple[dict[str, Message], set[int]]:
+    """Each tool call's first answer (by call id) and the indexes of tool messages that
+    answer no earlier call, or answer one a second time (both wire formats drop those)."""
     answers: dict[str, Message] = {}
     orphans: set[int] = set()
     called: set[str] = set()
@@ -73,6 +74,12 @@ def encode_messages(system: str, messages: Sequence[Message]) -> list[dict[str, 
                 answers[call_id] = message
             else:
                 orphans.add(index)
+    return answers, orphans
+
+
+def encode_messages(system: str, messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The ``messages`` array: system first, then history with valid tool-call groups."""
+    answers, orphans = pair_tool_results(messages)
 
     out: list[dict[str, Any]] = []
     if system:
