@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
 from agentbatch.app import AgentBatch
 from agentbatch.domain.model_io import ItemResult
 from agentbatch.errors import ProviderError
-from agentbatch.ids import utcnow
 from agentbatch.runtime.apply import apply_results
 from agentbatch.runtime.poll import ingest
 from agentbatch.runtime.submit import submit_pass
 from agentbatch.testing.recording import RecordingProvider
 from tests.helpers import history, kinds, make_agents
-
-STEPS = [
-    {
-        "tool": "core_memory_append",
-        "args": {"label": "human", "content": "n{step}"},
-        "heartbeat": True,
-    },
-    {"tool": "send_message", "args": {"message": "done"}, "heartbeat": False},
-]
-EXPECTED = ["input", "assistant", "tool", "heartbeat", "assistant", "tool"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.integration.fencing_support import EXPECTED, STEPS, Clock
 
 
 class Flaky:
