@@ -3,6 +3,7 @@ thread (tests, notebooks), in both cases with the app's lifespan (store, in-proc
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import uvicorn
@@ -10,8 +11,16 @@ import uvicorn
 from agentbatch.testing.server import BackgroundServer
 
 
-def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
+def serve(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
+) -> None:
     """Run until SIGINT/SIGTERM; uvicorn stops the lifespan (and its worker) cleanly.
+    ``sock``: a listening socket bound beforehand (:func:`agentbatch.listening.bind_listener`).
     With ``AGENTBATCH_LOG_FORMAT=json`` uvicorn's own lines go through our JSON handler."""
     from agentbatch.observability.settings import ObservabilitySettings
 
@@ -21,7 +30,8 @@ def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
         import logging
 
         logging.getLogger().setLevel(logging.INFO)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on", **extra)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", **extra)
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
 
 class ThreadedServer(BackgroundServer):

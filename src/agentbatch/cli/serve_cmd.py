@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import click
@@ -16,21 +17,16 @@ from agentbatch.cli.common import (
     with_app,
 )
 from agentbatch.cli.common import json_option as _json_option
+from agentbatch.listening import bind_listener
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def _check_port(host: str, port: int) -> None:
+def _listen(host: str, port: int) -> socket.socket:
     """A port already in use (or a host this machine does not have) is a one-line error
     and exit 1, before anything else is printed (uvicorn would log lines, then exit 3)."""
-    import socket
-
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            sock.bind(address)
+        return bind_listener(host, port)
     except OSError as exc:
         err_console.print(
             f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror or exc}"
@@ -75,7 +71,7 @@ def serve(
     from agentbatch.api import ApiConfig, create_app
     from agentbatch.api.server import serve as run_server
 
-    _check_port(host, port)
+    sock = _listen(host, port)
     if no_auth and host not in _LOOPBACK:
         err_console.print(
             f"[yellow]warning:[/yellow] --no-auth on {host}: anyone who can reach this port "
@@ -93,7 +89,7 @@ def serve(
         f"auth: {'off' if no_auth else 'API keys'}; "
         f"worker: {'in process' if with_worker else 'separate'})"
     )
-    run_server(create_app(config), host, port)
+    run_server(create_app(config), host, port, sock=sock)
 
 
 @click.command("ui")
@@ -110,20 +106,15 @@ def ui(port: int, no_browser: bool, no_worker: bool, database_url: str | None) -
     from agentbatch.api import ApiConfig, create_app
     from agentbatch.api.server import serve as run_server
 
-    if port == 0:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-    _check_port("127.0.0.1", port)
+    sock = _listen("127.0.0.1", port)  # port 0: a free one, named by the bound socket
+    port = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{port}/"
     config = ApiConfig(database_url=database_url, auth=False, with_worker=not no_worker)
     console.print(f"agentbatch dashboard on {url} (Ctrl-C stops it)")
     if not no_browser:
         # once the server is up; a machine without a browser just keeps the printed address
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
-    run_server(create_app(config), "127.0.0.1", port)
+    run_server(create_app(config), "127.0.0.1", port, sock=sock)
 
 
 @click.group("keys")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentbatch.listening import bind_listener
 from agentbatch.providers.scripted_model import validate_script
 from agentbatch.testing.run_steps import DEFAULT_SCRIPT
 
@@ -108,18 +109,13 @@ def request_log(app: App, out: Any = None) -> App:
 
 def listen(host: str, port: int) -> socket.socket:
     """The bound listening socket, or exit with a one-line error (port in use)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        return bind_listener(host, port)
     except OSError as exc:
-        sock.close()
         raise SystemExit(
             f"error: cannot listen on {host}:{port}: {exc.strerror or exc} "
             "(is another emulator running there? choose another --port)"
         ) from None
-    sock.listen(2048)
-    return sock
 
 
 def serve(
