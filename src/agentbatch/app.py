@@ -114,7 +114,9 @@ class AgentBatch:
             callback_policy=self.security.callback_policy(),
         )
         self.results = ResultService(db, self.jobs.prices)
-        self.estimates = EstimateService(db, self.runtime, self.jobs.prices)
+        self.estimates = EstimateService(
+            db, self.runtime, self.jobs.prices, check_job=self.jobs.job_values
+        )
         self.selectors = SelectorService(db, clock)
         self.schedules = ScheduleService(
             db,

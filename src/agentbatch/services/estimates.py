@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from agentbatch.domain.durations import parse_deadline
 from agentbatch.domain.messages import parse_input_messages
 from agentbatch.domain.templates import AgentFields, compile_template
 from agentbatch.errors import InvalidInput
@@ -26,17 +25,19 @@ from agentbatch.store.db import Database
 
 class EstimateService:
     def __init__(
-        self, db: Database, runtime: Callable[[], RuntimeContext], prices: PriceTable
+        self,
+        db: Database,
+        runtime: Callable[[], RuntimeContext],
+        prices: PriceTable,
+        check_job: Callable[[str, JobCreate, datetime], object] | None = None,
     ) -> None:
         self.db, self.runtime, self.prices = db, runtime, prices
+        self.check_job = check_job
 
     async def estimate_job(self, org_id: str, data: JobCreate | dict[str, Any]) -> dict[str, Any]:
         spec: JobCreate = parse_model(JobCreate, data)
-        if spec.deadline is not None:  # checked as creating the job would check it
-            try:
-                parse_deadline(spec.deadline, datetime.now(UTC))
-            except ValueError as exc:
-                raise InvalidInput(f"deadline: {exc}") from None
+        if self.check_job is not None:  # the settings a create would refuse (deadline, ...)
+            self.check_job(org_id, spec, datetime.now(UTC))
         ctx = self.runtime()
         out = FirstStep()
         busy = 0
